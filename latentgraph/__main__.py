@@ -1,0 +1,5 @@
+import sys
+
+from latentgraph.cli import main
+
+sys.exit(main())

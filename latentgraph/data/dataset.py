@@ -1,0 +1,373 @@
+"""A small numpy container for split data sets plus their ground-truth graphs.
+
+Array conventions (mechanism sparsity spec, §1.1 and §3):
+
+- ``x``: float32 ``(n, T, n_obs)`` observations; T = 1 for action data, T = 2 for temporal data.
+- ``actions``: float32 ``(n, n_actions)``, absent when there are no actions.
+- ``z``: float32 ``(n, T, n_latents)`` true latents, absent when unknown.
+- ``action_graph``: int8 0/1 ``(n_latents, n_actions)``; entry ``[i, l] = 1`` iff ``a_l -> z_i``.
+- ``latent_graph``: int8 0/1 ``(n_latents, n_latents)``; entry ``[i, j] = 1`` iff
+  ``z_j^{t-1} -> z_i^t`` (rows are children, columns are parents).
+
+A data set is saved to one uncompressed ``.npz`` with keys ``<split>/<array>``, ``graph/<name>``,
+``name`` and ``info`` (a JSON string), so it loads without pickle and can be memory-mapped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from latentgraph.data._checks import check_binary_matrix, check_path, describe
+
+__all__ = ["Dataset"]
+
+SPLIT_ARRAYS: tuple[str, ...] = ("x", "actions", "z")
+GRAPH_NAMES: tuple[str, ...] = ("action_graph", "latent_graph")
+FORMAT_VERSION = 1
+_ZIP_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
+_ZIP_LOCAL_MAGIC = 0x04034B50
+
+
+@dataclass(eq=False, repr=False)
+class Dataset:
+    """Train/valid/test arrays, the true graphs that exist, and JSON-serialisable metadata.
+
+    Args:
+        name: data set name, e.g. ``"action_sparsity_non_trivial"``.
+        splits: split name (``"train"``, ``"valid"``, ``"test"``) -> ``{"x", "actions"?, "z"?}``.
+        graphs: ``"action_graph"`` and/or ``"latent_graph"`` 0/1 matrices (stored as int8).
+        info: JSON-serialisable metadata: ``kind`` (``"action"``, ``"temporal"``,
+            ``"custom"``), seeds, split sizes, standardisation statistics, ...
+
+    Every array is checked for shape and dtype on construction; values are not scanned, so
+    memory-mapped arrays stay on disk.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.zeros((4, 1, 3), dtype=np.float32)
+        >>> ds = Dataset("demo", {"train": {"x": x}})
+        >>> ds.n_obs, ds.n_steps, ds.n_actions, ds.n_latents, ds.kind
+        (3, 1, 0, None, 'custom')
+    """
+
+    name: str
+    splits: dict[str, dict[str, np.ndarray]]
+    graphs: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"`name` must be a str, got {describe(self.name)}")
+        if not isinstance(self.info, dict):
+            raise TypeError(f"`info` must be a dict, got {describe(self.info)}")
+        self._check_splits()
+        self._check_graphs()
+
+    # ------------------------------------------------------------------ validation
+    def _check_splits(self) -> None:
+        if not isinstance(self.splits, dict) or not self.splits:
+            raise ValueError(
+                "`splits` must be a non-empty dict split name -> arrays, "
+                f"got {describe(self.splits)}"
+            )
+        reference: tuple | None = None
+        for split_name, arrays in self.splits.items():
+            if not isinstance(split_name, str) or not split_name or "/" in split_name:
+                raise ValueError(
+                    f"`splits` keys must be non-empty str without '/', got {split_name!r}"
+                )
+            where = f"splits[{split_name!r}]"
+            if not isinstance(arrays, dict):
+                raise TypeError(f"`{where}` must be a dict of arrays, got {describe(arrays)}")
+            unknown = sorted(set(arrays) - set(SPLIT_ARRAYS))
+            if unknown:
+                raise ValueError(f"`{where}` has unknown keys {unknown}; expected {SPLIT_ARRAYS}")
+            if "x" not in arrays:
+                raise ValueError(f"`{where}` must contain 'x'")
+            for key, array in arrays.items():
+                if not isinstance(array, np.ndarray) or array.dtype != np.float32:
+                    got = array.dtype if isinstance(array, np.ndarray) else describe(array)
+                    raise ValueError(f"`{where}[{key!r}]` must be a float32 ndarray, got {got}")
+            x = arrays["x"]
+            if x.ndim != 3:
+                raise ValueError(f"`{where}['x']` must have shape (n, T, n_obs), got {x.shape}")
+            n, n_steps, n_obs = x.shape
+            actions = arrays.get("actions")
+            if actions is not None and (actions.ndim != 2 or actions.shape[0] != n):
+                raise ValueError(
+                    f"`{where}['actions']` must have shape (n={n}, n_actions), got {actions.shape}"
+                )
+            z = arrays.get("z")
+            if z is not None and (z.ndim != 3 or z.shape[:2] != (n, n_steps)):
+                raise ValueError(
+                    f"`{where}['z']` must have shape (n={n}, T={n_steps}, n_latents), got {z.shape}"
+                )
+            signature = (
+                n_steps,
+                n_obs,
+                None if actions is None else actions.shape[1],
+                None if z is None else z.shape[2],
+            )
+            if reference is None:
+                reference = signature
+            elif signature != reference:
+                raise ValueError(
+                    "all splits must share (T, n_obs, n_actions, n_latents); "
+                    f"`{where}` has {signature}, an earlier split has {reference}"
+                )
+
+    def _check_graphs(self) -> None:
+        if not isinstance(self.graphs, dict):
+            raise TypeError(f"`graphs` must be a dict, got {describe(self.graphs)}")
+        unknown = sorted(set(self.graphs) - set(GRAPH_NAMES))
+        if unknown:
+            raise ValueError(f"`graphs` has unknown keys {unknown}; expected some of {GRAPH_NAMES}")
+        self.graphs = {
+            key: check_binary_matrix(value, f"graphs[{key!r}]")
+            for key, value in self.graphs.items()
+        }
+        first = next(iter(self.splits.values()))
+        z_latents = first["z"].shape[2] if "z" in first else None
+        n_actions = first["actions"].shape[1] if "actions" in first else None
+        rows: dict[str, int] = {}
+        latent_graph = self.graphs.get("latent_graph")
+        if latent_graph is not None:
+            if latent_graph.shape[0] != latent_graph.shape[1]:
+                raise ValueError(
+                    "`graphs['latent_graph']` must be square (n_latents, n_latents), "
+                    f"got {latent_graph.shape}"
+                )
+            rows["latent_graph"] = latent_graph.shape[0]
+        action_graph = self.graphs.get("action_graph")
+        if action_graph is not None:
+            if n_actions is None:
+                raise ValueError("`graphs['action_graph']` is given but the splits have no actions")
+            if action_graph.shape[1] != n_actions:
+                raise ValueError(
+                    f"`graphs['action_graph']` must have n_actions={n_actions} columns, "
+                    f"got shape {action_graph.shape}"
+                )
+            rows["action_graph"] = action_graph.shape[0]
+        if z_latents is not None:
+            rows["z"] = z_latents
+        if len(set(rows.values())) > 1:
+            raise ValueError(f"n_latents disagrees between z and the graphs: {rows}")
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def _first(self) -> dict[str, np.ndarray]:
+        return next(iter(self.splits.values()))
+
+    @property
+    def n_latents(self) -> int | None:
+        """Number of latents, from ``z`` or the graphs; None if unknown."""
+        if "z" in self._first:
+            return int(self._first["z"].shape[2])
+        for key in GRAPH_NAMES:
+            if key in self.graphs:
+                return int(self.graphs[key].shape[0])
+        return None
+
+    @property
+    def n_obs(self) -> int:
+        """Observed dimension ``d_x``."""
+        return int(self._first["x"].shape[2])
+
+    @property
+    def n_actions(self) -> int:
+        """Action dimension ``d_a``; 0 when there are no actions."""
+        actions = self._first.get("actions")
+        return 0 if actions is None else int(actions.shape[1])
+
+    @property
+    def n_steps(self) -> int:
+        """Sequence length T (1 for action data, 2 for one-transition temporal data)."""
+        return int(self._first["x"].shape[1])
+
+    @property
+    def kind(self) -> str:
+        """``info["kind"]``: ``"action"``, ``"temporal"`` or ``"custom"``."""
+        return str(self.info.get("kind", "custom"))
+
+    def split(self, split: str) -> dict[str, np.ndarray]:
+        """The arrays of one split, e.g. ``ds.split("train")["x"]``."""
+        if split not in self.splits:
+            raise ValueError(f"`split` must be one of {sorted(self.splits)}, got {split!r}")
+        return self.splits[split]
+
+    def __repr__(self) -> str:
+        sizes = {name: int(arrays["x"].shape[0]) for name, arrays in self.splits.items()}
+        return (
+            f"Dataset(name={self.name!r}, kind={self.kind!r}, sizes={sizes}, "
+            f"n_steps={self.n_steps}, n_obs={self.n_obs}, n_actions={self.n_actions}, "
+            f"n_latents={self.n_latents}, graphs={sorted(self.graphs)})"
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the data set to one uncompressed ``.npz`` file, atomically.
+
+        The file is written to a temporary file in the target directory and moved into place,
+        so a reader never sees a half-written file. An existing file is never replaced unless
+        ``overwrite=True`` (FileExistsError otherwise). Returns the path written.
+        """
+        path = check_path(path)
+        if not isinstance(overwrite, bool):
+            raise TypeError(f"`overwrite` must be a bool, got {describe(overwrite)}")
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"`path` {str(path)!r} exists; pass overwrite=True to replace it")
+        try:
+            info_json = json.dumps(self.info, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"`info` must be JSON-serialisable (finite floats): {err}") from err
+        arrays: dict[str, np.ndarray] = {
+            "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+            "name": np.array(self.name),
+            "info": np.array(info_json),
+        }
+        for split_name, split_arrays in self.splits.items():
+            for key, array in split_arrays.items():
+                arrays[f"{split_name}/{key}"] = np.asarray(array)
+        for key, graph in self.graphs.items():
+            arrays[f"graph/{key}"] = graph
+
+        directory = path.parent if str(path.parent) else Path(".")
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.savez(file, **arrays)
+                file.flush()
+                os.fsync(file.fileno())
+            if overwrite:
+                os.replace(tmp_name, path)
+            else:
+                _move_no_clobber(Path(tmp_name), path)
+        finally:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, mmap: bool = False) -> Dataset:
+        """Load a file written by :meth:`save` (never unpickles).
+
+        With ``mmap=True`` the split arrays are read-only ``np.memmap`` views of the file.
+        """
+        path = check_path(path)
+        if not isinstance(mmap, bool):
+            raise TypeError(f"`mmap` must be a bool, got {describe(mmap)}")
+        if not path.is_file():
+            raise FileNotFoundError(f"`path` {str(path)!r} does not exist or is not a file")
+        required = ("format_version", "name", "info")
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except (OSError, EOFError, ValueError) as err:
+            raise ValueError(f"`path` {str(path)!r} is not a readable .npz file: {err}") from err
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"`path` {str(path)!r} must be an .npz archive, got a single array")
+        try:
+            with archive:
+                keys = list(archive.files)
+                if set(required) - set(keys):
+                    raise ValueError(
+                        f"`path` {str(path)!r} is not a latentgraph data set: expected keys "
+                        f"{list(required)}, got {sorted(keys)}"
+                    )
+                small = {key: archive[key] for key in required}
+                big_keys = [key for key in keys if key not in required]
+                big = _memmap_members(path, big_keys) if mmap else {k: archive[k] for k in big_keys}
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            raise ValueError(f"`path` {str(path)!r} is not a readable .npz file: {err}") from err
+        version = int(small["format_version"])
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"`path` {str(path)!r} has format_version {version}, expected {FORMAT_VERSION}"
+            )
+        try:
+            info = json.loads(str(small["info"]))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"`path` {str(path)!r}: key 'info' is not valid JSON: {err}") from err
+
+        splits: dict[str, dict[str, np.ndarray]] = {}
+        graphs: dict[str, np.ndarray] = {}
+        for key, array in big.items():
+            prefix, _, leaf = key.partition("/")
+            if prefix == "graph" and leaf in GRAPH_NAMES:
+                graphs[leaf] = np.asarray(array)
+            elif leaf in SPLIT_ARRAYS and prefix:
+                splits.setdefault(prefix, {})[leaf] = array
+            else:
+                raise ValueError(
+                    f"`path` {str(path)!r} has unexpected key {key!r}; expected "
+                    "'<split>/x|actions|z' or 'graph/action_graph|latent_graph'"
+                )
+        return cls(name=str(small["name"]), splits=splits, graphs=graphs, info=info)
+
+
+def _move_no_clobber(source: Path, target: Path) -> None:
+    """Move ``source`` to ``target`` atomically, failing if ``target`` exists."""
+    try:
+        os.link(source, target)  # atomic and refuses to replace an existing file
+    except FileExistsError:
+        raise FileExistsError(
+            f"`path` {str(target)!r} exists; pass overwrite=True to replace it"
+        ) from None
+    except OSError:
+        # Filesystems without hard links: best effort check, then atomic replace.
+        if target.exists():
+            raise FileExistsError(
+                f"`path` {str(target)!r} exists; pass overwrite=True to replace it"
+            ) from None
+        os.replace(source, target)
+        return
+    os.unlink(source)
+
+
+def _memmap_members(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
+    """Memory-map the ``.npy`` members of an uncompressed ``.npz`` (np.load ignores mmap_mode
+    for archives). Each member is stored verbatim, so its data sit at a fixed file offset."""
+    wanted = {f"{key}.npy": key for key in keys}
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as archive, open(path, "rb") as file:
+        for member in archive.infolist():
+            key = wanted.get(member.filename)
+            if key is None:
+                continue
+            if member.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"member {key!r} is compressed; load with mmap=False")
+            file.seek(member.header_offset)
+            header = _ZIP_LOCAL_HEADER.unpack(file.read(_ZIP_LOCAL_HEADER.size))
+            if header[0] != _ZIP_LOCAL_MAGIC:
+                raise ValueError(f"member {key!r} has a corrupt zip header")
+            name_length, extra_length = header[9], header[10]
+            file.seek(member.header_offset + _ZIP_LOCAL_HEADER.size + name_length + extra_length)
+            major, _ = np.lib.format.read_magic(file)
+            if major == 1:
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(file)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(file)
+            if dtype.hasobject:
+                raise ValueError(f"member {key!r} holds Python objects; refusing to load")
+            if int(np.prod(shape)) == 0:
+                out[key] = np.empty(shape, dtype=dtype)
+                continue
+            out[key] = np.memmap(
+                path,
+                dtype=dtype,
+                mode="r",
+                offset=file.tell(),
+                shape=shape,
+                order="F" if fortran else "C",
+            )
+    missing = sorted(set(keys) - set(out))
+    if missing:
+        raise ValueError(f"members {missing} could not be located in the archive")
+    return out

@@ -1,0 +1,157 @@
+"""Command-line arguments of ``latentgraph fit mechanism-sparsity`` and its registration."""
+
+from __future__ import annotations
+
+import argparse
+
+from latentgraph.families import Family, register
+from latentgraph.inference.svi_torch import TrainConfig
+from latentgraph.models.mechanism_sparsity.config import SPARSITY_MODES, NetworkSizes, demo_sizes
+from latentgraph.models.mechanism_sparsity.fit_pyro import SparsitySettings, model_config_for
+
+SIZES = {"official": NetworkSizes, "small": demo_sizes}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    source = data.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="a synthetic dataset name (see `latentgraph datasets`)")
+    source.add_argument(
+        "--data", metavar="FILE.npz", help="your own data: x, optional actions, z, graphs"
+    )
+    data.add_argument(
+        "--graph-density",
+        type=float,
+        default=None,
+        metavar="P",
+        help="random true graph of density P",
+    )
+    data.add_argument(
+        "--graph-seed", type=int, default=0, metavar="G", help="seed of the random true graph"
+    )
+    data.add_argument(
+        "--data-seed",
+        type=int,
+        default=0,
+        metavar="D",
+        help="seed of the samples (and user-data split)",
+    )
+    data.add_argument(
+        "--mixing-seed", type=int, default=265542, help="seed of the mixing function f"
+    )
+    data.add_argument(
+        "--n-samples", type=int, default=1_000_000, help="samples generated (split 0.8/0.1/0.1)"
+    )
+    model = parser.add_argument_group("model and sparsity")
+    model.add_argument("--sizes", choices=sorted(SIZES), default="official", help="network sizes")
+    model.add_argument("--sparsity", choices=SPARSITY_MODES, default="constraint")
+    model.add_argument(
+        "--bound", type=float, default=None, metavar="B", help="edge bound (default: true count)"
+    )
+    model.add_argument(
+        "--penalty", type=float, default=1.0, metavar="L", help="penalty lambda (= -prior log-odds)"
+    )
+    model.add_argument("--dual-lr", type=float, default=5e-4)
+    model.add_argument(
+        "--graph-lr", type=float, default=None, help="learning rate of edge logits (default: --lr)"
+    )
+    model.add_argument(
+        "--straight-through", action="store_true", help="hard masks in the forward pass"
+    )
+    train = parser.add_argument_group("training")
+    train.add_argument("--steps", type=int, default=300_000)
+    train.add_argument("--batch-size", type=int, default=1024)
+    train.add_argument("--lr", type=float, default=5e-4)
+    train.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="training seed (weights, masks, batches)"
+    )
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    train.add_argument(
+        "--eval-every", type=int, default=0, help="steps between validation metrics (0: auto)"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="run folder (must not exist or be empty)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="write into an existing, non-empty DIR"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def load_dataset(args: argparse.Namespace):
+    """The dataset the arguments name (a generator name or a user ``.npz``)."""
+    from latentgraph.data import load_npz, make_mechanism_dataset
+
+    if args.data is not None:
+        if args.graph_density is not None:
+            raise ValueError("--graph-density applies to synthetic datasets, not to --data files")
+        return load_npz(args.data, seed=args.data_seed)
+    return make_mechanism_dataset(
+        args.dataset,
+        n_samples=args.n_samples,
+        mixing_seed=args.mixing_seed,
+        graph_seed=args.graph_seed,
+        data_seed=args.data_seed,
+        graph_density=args.graph_density,
+    )
+
+
+def run(args: argparse.Namespace) -> dict:
+    from latentgraph.models.mechanism_sparsity.run import run_fit
+
+    # Build (and so validate) every setting before any data is generated.
+    sparsity = SparsitySettings(
+        mode=args.sparsity,
+        bound=args.bound,
+        penalty=args.penalty,
+        dual_lr=args.dual_lr,
+        graph_lr=args.graph_lr,
+    )
+    eval_every = args.eval_every or max(args.steps // 20, 1)
+    train_config = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        eval_every=eval_every,
+        progress=not args.no_progress,
+    )
+    from latentgraph.inference.devices_torch import resolve_device
+
+    resolve_device(args.device)
+    dataset = load_dataset(args)
+    model_config = model_config_for(
+        dataset, SIZES[args.sizes](), straight_through=args.straight_through
+    )
+    dataset_args = {
+        k: getattr(args, k)
+        for k in (
+            "dataset",
+            "data",
+            "graph_density",
+            "graph_seed",
+            "data_seed",
+            "mixing_seed",
+            "n_samples",
+        )
+    }
+    return run_fit(
+        dataset,
+        args.out,
+        model_config=model_config,
+        sparsity=sparsity,
+        train_config=train_config,
+        overwrite=args.overwrite,
+        dataset_args=dataset_args,
+    )
+
+
+FAMILY = register(
+    Family(
+        name="mechanism-sparsity",
+        help="sparse action/temporal graphs identify latents (Lachapelle et al., 2024)",
+        add_arguments=add_arguments,
+        run=run,
+    )
+)

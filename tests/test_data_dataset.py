@@ -1,0 +1,133 @@
+"""Tests of the Dataset container: validation, properties and the .npz round trip."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from latentgraph.data import Dataset, make_mechanism_dataset
+
+
+@pytest.fixture(scope="module")
+def action_ds():
+    return make_mechanism_dataset("graph_action_3_hard", n_samples=300, data_seed=3)
+
+
+@pytest.fixture(scope="module")
+def temporal_ds():
+    return make_mechanism_dataset("temporal_sparsity_non_trivial_no_suff_var", n_samples=300)
+
+
+def tiny(n=4, **arrays):
+    x = np.zeros((n, 1, 3), dtype=np.float32)
+    return {"train": {"x": x, **arrays}}
+
+
+def assert_same(a: Dataset, b: Dataset) -> None:
+    assert a.name == b.name
+    assert a.info == b.info
+    assert sorted(a.splits) == sorted(b.splits)
+    for split in a.splits:
+        assert sorted(a.split(split)) == sorted(b.split(split))
+        for key, value in a.split(split).items():
+            assert b.split(split)[key].dtype == value.dtype
+            np.testing.assert_array_equal(b.split(split)[key], value)
+    assert sorted(a.graphs) == sorted(b.graphs)
+    for key, graph in a.graphs.items():
+        assert b.graphs[key].dtype == np.int8
+        np.testing.assert_array_equal(b.graphs[key], graph)
+
+
+def test_properties(action_ds, temporal_ds):
+    assert (action_ds.n_latents, action_ds.n_obs, action_ds.n_actions, action_ds.n_steps) == (
+        10,
+        20,
+        5,
+        1,
+    )
+    assert action_ds.kind == "action"
+    assert (temporal_ds.n_actions, temporal_ds.n_steps, temporal_ds.kind) == (0, 2, "temporal")
+    custom = Dataset("c", tiny(), graphs={"latent_graph": np.eye(2, dtype=bool)})
+    assert custom.n_latents == 2 and custom.kind == "custom"
+    assert custom.graphs["latent_graph"].dtype == np.int8
+    assert Dataset("c", tiny()).n_latents is None
+    assert "graph_action_3_hard" in repr(action_ds)
+
+
+def test_split_lookup(action_ds):
+    assert action_ds.split("valid") is action_ds.splits["valid"]
+    with pytest.raises(ValueError, match="split.*'training'"):
+        action_ds.split("training")
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+@pytest.mark.parametrize("which", ["action_ds", "temporal_ds"])
+def test_save_load_round_trip(tmp_path, request, which, mmap):
+    ds = request.getfixturevalue(which)
+    path = ds.save(tmp_path / "data.npz")
+    assert path == tmp_path / "data.npz"
+    loaded = Dataset.load(path, mmap=mmap)
+    assert_same(ds, loaded)
+    assert isinstance(loaded.split("train")["x"], np.memmap) is mmap
+    assert os.listdir(tmp_path) == ["data.npz"]  # no temporary file left behind
+    with np.load(path, allow_pickle=False) as archive:
+        assert "train/x" in archive.files and "info" in archive.files
+        assert any(key.startswith("graph/") for key in archive.files)
+
+
+def test_save_refuses_to_overwrite(tmp_path, action_ds, temporal_ds):
+    path = action_ds.save(tmp_path / "data.npz")
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        temporal_ds.save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["data.npz"]
+    temporal_ds.save(path, overwrite=True)
+    assert_same(temporal_ds, Dataset.load(path))
+
+
+def test_save_rejects_non_json_info(tmp_path):
+    ds = Dataset("c", tiny(), info={"bad": np.zeros(2)})
+    with pytest.raises(ValueError, match="info"):
+        ds.save(tmp_path / "c.npz")
+    assert not (tmp_path / "c.npz").exists()
+
+
+def test_load_rejects_foreign_files(tmp_path):
+    np.savez(tmp_path / "plain.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match="latentgraph"):
+        Dataset.load(tmp_path / "plain.npz")
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="path"):
+        Dataset.load(tmp_path / "junk.npz")
+    with pytest.raises(FileNotFoundError, match="path"):
+        Dataset.load(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize(
+    ("splits", "graphs", "pattern"),
+    [
+        ({"train": {"x": np.zeros((4, 1, 3))}}, {}, "float32"),
+        ({"train": {"x": np.zeros((4, 3), np.float32)}}, {}, "shape"),
+        ({"train": {"y": np.zeros((4, 1, 3), np.float32)}}, {}, "unknown keys"),
+        (tiny(z=np.zeros((5, 1, 2), np.float32)), {}, "z"),
+        (tiny(actions=np.zeros((4,), np.float32)), {}, "actions"),
+        (tiny(), {"action_graph": np.ones((2, 2))}, "no actions"),
+        (tiny(), {"latent_graph": np.ones((2, 3))}, "square"),
+        (tiny(), {"latent_graph": 2 * np.eye(2)}, "0 and 1"),
+        (tiny(z=np.zeros((4, 1, 2), np.float32)), {"latent_graph": np.eye(3)}, "n_latents"),
+        ({}, {}, "non-empty"),
+    ],
+)
+def test_invalid_contents(splits, graphs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        Dataset("bad", splits, graphs=graphs)
+
+
+def test_splits_must_agree():
+    splits = tiny()
+    splits["valid"] = {"x": np.zeros((2, 1, 4), dtype=np.float32)}
+    with pytest.raises(ValueError, match="all splits"):
+        Dataset("bad", splits)
