@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--n-samples", type=int, default=1_000_000, help="samples generated (split 0.8/0.1/0.1)"
     )
     model = parser.add_argument_group("model and sparsity")
+    model.add_argument(
+        "--n-latents", type=int, default=None, help="latent dimension (default: from the data's z)"
+    )
     model.add_argument("--sizes", choices=sorted(SIZES), default="official", help="network sizes")
     model.add_argument("--sparsity", choices=SPARSITY_MODES, default="constraint")
     model.add_argument(
@@ -122,7 +125,10 @@ def run(args: argparse.Namespace) -> dict:
     resolve_device(args.device)
     dataset = load_dataset(args)
     model_config = model_config_for(
-        dataset, SIZES[args.sizes](), straight_through=args.straight_through
+        dataset,
+        SIZES[args.sizes](),
+        n_latents=args.n_latents,
+        straight_through=args.straight_through,
     )
     dataset_args = {
         k: getattr(args, k)
