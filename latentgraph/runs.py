@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
+from latentgraph._atomic import atomic_write
 
 
 def prepare_run_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -39,17 +40,8 @@ def prepare_run_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as handle:
+        handle.write(data)
 
 
 def _jsonable(value):
@@ -86,17 +78,8 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Save an array as ``.npy`` atomically (never pickled)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, np.asarray(array), allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as handle:
+        np.save(handle, np.asarray(array), allow_pickle=False)
     return path
 
 

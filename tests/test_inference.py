@@ -116,3 +116,28 @@ def test_train_minimises_a_known_objective_and_rejects_bad_data():
             {"x": x},
             TrainConfig(steps=1, batch_size=1024, progress=False),
         )
+
+
+def test_cosine_decay_reaches_the_final_fraction_and_checkpoints(tmp_path):
+    config = TrainConfig(steps=100, lr=0.1, lr_decay="cosine", final_lr_fraction=0.1)
+    assert config.lr_factor(0) == pytest.approx(1.0)
+    assert config.lr_factor(50) == pytest.approx(0.55)
+    assert config.lr_factor(100) == pytest.approx(0.1)
+    assert TrainConfig(steps=100).lr_factor(60) == 1.0
+    with pytest.raises(ValueError, match="lr_decay"):
+        TrainConfig(lr_decay="linear")
+    module = torch.nn.Module()
+    module.w = torch.nn.Parameter(torch.zeros(()))
+    x = np.ones(64)
+    path = tmp_path / "ck.pt"
+    train(
+        module,
+        _Quadratic(module),
+        {"x": x},
+        TrainConfig(
+            steps=10, batch_size=8, lr=0.1, lr_decay="cosine", progress=False, device="cpu"
+        ),
+        checkpoint_path=path,
+    )
+    state = load_checkpoint(path)
+    assert state["step"] == 10 and "scheduler" in state and "optimizer" in state

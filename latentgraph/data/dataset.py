@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from latentgraph._atomic import atomic_write
 from latentgraph.data._checks import check_binary_matrix, check_path, describe
 
 __all__ = ["Dataset"]
@@ -239,20 +239,8 @@ class Dataset:
         for key, graph in self.graphs.items():
             arrays[f"graph/{key}"] = graph
 
-        directory = path.parent if str(path.parent) else Path(".")
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, **arrays)
-                file.flush()
-                os.fsync(file.fileno())
-            if overwrite:
-                os.replace(tmp_name, path)
-            else:
-                _move_no_clobber(Path(tmp_name), path)
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+        with atomic_write(path, overwrite=overwrite) as file:
+            np.savez(file, **arrays)
         return path
 
     @classmethod
@@ -310,25 +298,6 @@ class Dataset:
                     "'<split>/x|actions|z' or 'graph/action_graph|latent_graph'"
                 )
         return cls(name=str(small["name"]), splits=splits, graphs=graphs, info=info)
-
-
-def _move_no_clobber(source: Path, target: Path) -> None:
-    """Move ``source`` to ``target`` atomically, failing if ``target`` exists."""
-    try:
-        os.link(source, target)  # atomic and refuses to replace an existing file
-    except FileExistsError:
-        raise FileExistsError(
-            f"`path` {str(target)!r} exists; pass overwrite=True to replace it"
-        ) from None
-    except OSError:
-        # Filesystems without hard links: best effort check, then atomic replace.
-        if target.exists():
-            raise FileExistsError(
-                f"`path` {str(target)!r} exists; pass overwrite=True to replace it"
-            ) from None
-        os.replace(source, target)
-        return
-    os.unlink(source)
 
 
 def _memmap_members(path: Path, keys: list[str]) -> dict[str, np.ndarray]:

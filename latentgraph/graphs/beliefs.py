@@ -8,7 +8,6 @@ mechanism-sparsity graph is ``sigmoid(alpha)`` of the mask logits (spec
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import networkx as nx
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from latentgraph._atomic import atomic_write
 from latentgraph.graphs._validation import as_binary_matrix, as_permutation, as_real_array
 
 __all__ = ["EdgeBeliefs", "EdgeKind"]
@@ -258,23 +258,9 @@ class EdgeBeliefs:
         partial file.
         """
         target = Path(path)
-        if target.exists() and not overwrite:
-            raise FileExistsError(
-                f"path {str(target)!r} already exists; pass overwrite=True to replace it"
-            )
-        if not target.parent.is_dir():
-            raise FileNotFoundError(f"path folder {str(target.parent)!r} does not exist")
         text = "\n".join(nx.generate_gml(self.to_networkx(threshold))) + "\n"
-        handle, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_write(target, overwrite=overwrite, text=True) as stream:
+            stream.write(text)
         return target
 
     def to_dot(self, threshold: float | None = 0.5) -> str:

@@ -9,27 +9,19 @@ place with ``os.replace`` so a crash never leaves a half-written file; it is rea
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from latentgraph._atomic import atomic_write
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     """Write ``state`` atomically to ``path`` (replacing an older checkpoint at that path)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as handle:
+        torch.save(state, handle)
     return path
 
 

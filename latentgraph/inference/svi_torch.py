@@ -37,6 +37,10 @@ class TrainConfig:
         eval_every: steps between evaluations (0: only at the end).
         checkpoint_every: steps between checkpoints (0: only at the end, when a path is given).
         progress: show a tqdm progress bar.
+        lr_decay: ``"none"`` (constant, the paper) or ``"cosine"``: every group's learning rate
+            follows ``lr * (f + (1 - f) * (1 + cos(pi * t / steps)) / 2)`` with
+            ``f = final_lr_fraction``, which helps short runs settle.
+        final_lr_fraction: the cosine schedule's last value as a fraction of the initial lr.
     """
 
     steps: int = 10_000
@@ -48,6 +52,8 @@ class TrainConfig:
     eval_every: int = 0
     checkpoint_every: int = 0
     progress: bool = True
+    lr_decay: str = "none"
+    final_lr_fraction: float = 0.05
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
@@ -60,6 +66,17 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a non-negative int, got {value!r}")
         if not (isinstance(self.lr, float | int) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        if self.lr_decay not in ("none", "cosine"):
+            raise ValueError(f"lr_decay must be 'none' or 'cosine', got {self.lr_decay!r}")
+        if not 0 <= self.final_lr_fraction <= 1:
+            raise ValueError(f"final_lr_fraction must be in [0, 1], got {self.final_lr_fraction!r}")
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of the initial learning rates at ``step`` (0-based)."""
+        if self.lr_decay == "none":
+            return 1.0
+        f = self.final_lr_fraction
+        return f + (1 - f) * 0.5 * (1 + math.cos(math.pi * min(step, self.steps) / self.steps))
 
 
 class Objective(Protocol):
@@ -151,6 +168,7 @@ def train(
         }:
             raise ValueError("param_groups must hold every parameter of module exactly once")
     optimizer = torch.optim.Adam(param_groups or module.parameters(), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: config.lr_factor(step))
     history = History()
     per_epoch = n // config.batch_size
     order = torch.randperm(n, generator=generator).to(device)
@@ -169,6 +187,7 @@ def train(
             "step": step,
             "module": module.state_dict(),
             "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "batch_generator": generator.get_state(),
         }
@@ -186,6 +205,7 @@ def train(
         loss, logs = objective.loss(batch, step)
         loss.backward()
         optimizer.step()
+        scheduler.step()
         objective.after_step(step, logs)
         logs = {"loss": loss.detach(), **{k: v.detach() for k, v in logs.items()}}
         for k, v in logs.items():

@@ -56,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument("--dual-lr", type=float, default=5e-4)
     model.add_argument(
+        "--anneal-fraction",
+        type=float,
+        default=0.5,
+        help="share of the steps over which the bound falls to B (paper: 0.5)",
+    )
+    model.add_argument(
         "--graph-lr", type=float, default=None, help="learning rate of edge logits (default: --lr)"
     )
     model.add_argument(
@@ -65,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--steps", type=int, default=300_000)
     train.add_argument("--batch-size", type=int, default=1024)
     train.add_argument("--lr", type=float, default=5e-4)
+    train.add_argument("--lr-decay", choices=("none", "cosine"), default="none")
     train.add_argument(
         "--seed", type=int, default=0, metavar="S", help="training seed (weights, masks, batches)"
     )
@@ -109,12 +116,14 @@ def run(args: argparse.Namespace) -> dict:
         penalty=args.penalty,
         dual_lr=args.dual_lr,
         graph_lr=args.graph_lr,
+        anneal_fraction=args.anneal_fraction,
     )
     eval_every = args.eval_every or max(args.steps // 20, 1)
     train_config = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
+        lr_decay=args.lr_decay,
         seed=args.seed,
         device=args.device,
         eval_every=eval_every,
