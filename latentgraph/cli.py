@@ -2,7 +2,8 @@
 
 ``latentgraph demo [--out DIR]``, ``latentgraph fit <family> ... --out DIR`` and
 ``latentgraph datasets``. Errors in user input print one line on stderr and exit with code 2;
-set ``LATENTGRAPH_DEBUG=1`` to see the traceback instead.
+a run whose loss becomes NaN stops with one line and exit code 1; set ``LATENTGRAPH_DEBUG=1``
+to see the traceback instead.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(err).split())
         print(f"latentgraph: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except FloatingPointError as err:  # training diverged (NonFiniteLossError)
+        print(f"latentgraph: training failed: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("latentgraph: interrupted", file=sys.stderr)
         return 130
