@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+import pyro
 import torch
 
 from latentgraph.data import Dataset
@@ -205,17 +206,19 @@ def fit(
         {"params": graph_params, "lr": sparsity.graph_lr or train_config.lr},
     ]
     callback = None if evaluate is None else (lambda step: evaluate(fitted, step))
-    fitted.history = train(
-        vae,
-        objective,
-        data,
-        train_config,
-        evaluate=callback,
-        checkpoint_path=checkpoint_path,
-        extra_state=objective.state_dict,
-        param_groups=param_groups,
-        description=f"mechanism-sparsity ({sparsity.mode})",
-    )
+    # Pyro's argument validation is for developing programs; this one is tested, so train without.
+    with pyro.validation_enabled(False):
+        fitted.history = train(
+            vae,
+            objective,
+            data,
+            train_config,
+            evaluate=callback,
+            checkpoint_path=checkpoint_path,
+            extra_state=objective.state_dict,
+            param_groups=param_groups,
+            description=f"mechanism-sparsity ({sparsity.mode})",
+        )
     return fitted
 
 
