@@ -6,7 +6,7 @@ Defaults are the official sizes of Lachapelle et al. (2024, arXiv 2401.04890; sp
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 SparsityMode = Literal["constraint", "penalty", "none"]
@@ -113,7 +113,3 @@ def demo_sizes() -> NetworkSizes:
         transition_hidden=64,
         transition_layers=2,
     )
-
-
-def with_sizes(config: MechanismSparsityConfig, sizes: NetworkSizes) -> MechanismSparsityConfig:
-    return replace(config, sizes=sizes)

@@ -7,7 +7,7 @@ history out. Evaluation lives in :mod:`.evaluate`, the run folder in :mod:`.run`
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyro
@@ -220,7 +220,3 @@ def fit(
             description=f"mechanism-sparsity ({sparsity.mode})",
         )
     return fitted
-
-
-def with_steps(train_config: TrainConfig, steps: int) -> TrainConfig:
-    return replace(train_config, steps=steps)

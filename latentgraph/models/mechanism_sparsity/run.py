@@ -8,10 +8,7 @@ Writes ``metrics.json``, ``config.json``, ``checkpoint.pt``, ``learned_<graph>.g
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
-
-import numpy as np
 
 from latentgraph.data import Dataset
 from latentgraph.graphs import (
@@ -150,19 +147,15 @@ def _write_report(out: Path, dataset: Dataset, fitted, result: Evaluation, metri
         tables=[
             (
                 "Metrics (test split)",
-                markdown_table([{k: v for k, v in metrics.items() if not isinstance(v, str)}]),
+                markdown_table(
+                    [
+                        {"metric": k, "value": v}
+                        for k, v in metrics.items()
+                        if not isinstance(v, str)
+                    ]
+                ),
             )
         ],
         figures=figures,
         notes=notes,
     )
-
-
-def settings_summary(sparsity: SparsitySettings, train: TrainConfig) -> dict:
-    return {"sparsity": asdict(sparsity), "train": asdict(train)}
-
-
-def load_test_encodings(run_dir: str | Path) -> np.ndarray:
-    """The encoded test latents of a finished run, stacked as rows ``(n * T, d_z)``."""
-    z = np.load(Path(run_dir) / "z_test.npy", allow_pickle=False)
-    return z.reshape(-1, z.shape[-1])
