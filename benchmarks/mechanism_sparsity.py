@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 try:
-    from benchmarks._record import ROOT, provenance, save_json, update_benchmarks_md
+    from benchmarks._record import RESULTS, ROOT, provenance, save_json, update_benchmarks_md
 except ImportError:  # run as a script from benchmarks/
-    from _record import ROOT, provenance, save_json, update_benchmarks_md
+    from _record import RESULTS, ROOT, provenance, save_json, update_benchmarks_md
 
 PRESETS = {
     "cpu": [
@@ -72,8 +72,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads are split)")
     parser.add_argument("--name", default=None, help="results name (default: preset_dataset)")
+    parser.add_argument(
+        "--render", metavar="NAME", help="only rewrite BENCHMARKS.md from results/NAME.json"
+    )
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="more fit options after --")
     args = parser.parse_args()
+    if args.render:
+        record(json.loads((RESULTS / f"{args.render}.json").read_text()))
+        return
     seeds = [int(s) for s in args.seeds.split(",")]
     settings = args.settings.split(",")
     extra = list(PRESETS[args.preset])
@@ -99,9 +105,28 @@ def main() -> None:
             for job in jobs
         }
         results = {f"{s}-seed{seed}": fut.result() for (s, seed), fut in futures.items()}
-    table = []
-    for s in settings:
-        per_seed = [results[f"{s}-seed{seed}"] for seed in seeds]
+    payload = {
+        "meta": meta,
+        "name": name,
+        "preset": args.preset,
+        "dataset": args.dataset,
+        "settings": settings,
+        "seeds": seeds,
+        "options": extra,
+        "jobs": args.jobs,
+        "threads": threads,
+        "runs": results,
+    }
+    save_json(name, payload)
+    record(payload)
+
+
+def record(payload: dict) -> None:
+    """Write the ``BENCHMARKS.md`` section of one saved result (see ``--render``)."""
+    seeds, meta = payload["seeds"], payload["meta"]
+    rows = []
+    for s in payload["settings"]:
+        per_seed = [payload["runs"][f"{s}-seed{seed}"] for seed in seeds]
         row = {"setting": s}
         for col in COLUMNS:
             vals = [m[col] for m in per_seed if col in m]
@@ -110,26 +135,16 @@ def main() -> None:
             f"{seed}: {m['mcc']:.3f} / {m.get('shd', float('nan')):g}"
             for seed, m in zip(seeds, per_seed, strict=True)
         )
-        table.append(row)
+        rows.append(row)
         print(row)
-    save_json(
-        name,
-        {
-            "meta": meta,
-            "dataset": args.dataset,
-            "seeds": seeds,
-            "options": extra,
-            "runs": results,
-            "table": table,
-        },
-    )
     cols = ("setting", *COLUMNS, "per seed (MCC / SHD)")
-    lines = "\n".join("| " + " | ".join(str(r[c]) for c in cols) + " |" for r in table)
+    lines = "\n".join("| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows)
     update_benchmarks_md(
-        f"Quality: {args.dataset}, preset {args.preset}",
+        f"Quality: {payload['dataset']}, {payload['name']}",
         f"""Command: `{meta["command"]}`; machine: {meta["machine"]}; date: {meta["date"]};
-commit: `{meta["commit"]}`. Seeds {seeds}; fit options `{" ".join(extra)}`; {args.jobs} run(s) in
-parallel with {threads} thread(s) each. Mean ± sd over seeds, test split.
+commit: `{meta["commit"]}`. Seeds {seeds}; fit options `{" ".join(payload["options"])}`;
+{payload["jobs"]} run(s) in parallel with {payload["threads"]} thread(s) each. Mean ± sd over
+seeds, test split; run folders under `benchmarks/runs/` (not committed).
 
 | setting | MCC | SHD | linear R | consistency-R | edges | train s | per seed (MCC / SHD) |
 |---|---|---|---|---|---|---|---|
