@@ -32,7 +32,7 @@ except ImportError:  # run as a script from benchmarks/
 PRESETS = {
     "cpu": [
         "--sizes", "small", "--n-samples", "200000", "--steps", "40000", "--batch-size", "256", "--lr", "5e-3",
-        "--graph-lr", "5e-2", "--dual-lr", "5e-2", "--anneal-fraction", "0.25", "--device", "cpu",
+        "--graph-lr", "5e-2", "--dual-lr", "5e-2", "--anneal-fraction", "0.5", "--device", "cpu",
     ],
     "official": ["--sizes", "official", "--steps", "300000"],
 }  # fmt: skip
