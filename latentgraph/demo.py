@@ -23,7 +23,9 @@ from latentgraph.runs import prepare_run_dir
 
 DEMO_DATASET = "action_sparsity_non_trivial"
 DEMO_SAMPLES = 60_000
-DEMO_TRAIN = TrainConfig(steps=10_000, batch_size=256, lr=5e-3, seed=0, device="cpu", eval_every=1000)
+DEMO_TRAIN = TrainConfig(
+    steps=10_000, batch_size=256, lr=5e-3, seed=0, device="cpu", eval_every=1000
+)
 # Short runs need edges pruned on schedule: a faster edge-logit lr, a faster dual ascent and a
 # bound annealed over the first quarter of the steps (the paper: 5e-4, 5e-4 and half of 300k).
 DEMO_SPARSITY = SparsitySettings(

@@ -99,13 +99,6 @@ class History:
     evaluations: list[dict] = field(default_factory=list)
     wall_s: float = 0.0
 
-    def column(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        pairs = [(r["step"], r[name]) for r in self.rows if name in r]
-        if not pairs:
-            return np.zeros(0), np.zeros(0)
-        steps, values = zip(*pairs, strict=True)
-        return np.asarray(steps), np.asarray(values, dtype=float)
-
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite."""
