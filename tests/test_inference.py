@@ -78,13 +78,18 @@ def test_train_config_and_device_validation():
 
 
 class _Quadratic:
-    """loss = mean((w - x)^2): the optimum is the data mean."""
+    """loss = mean((w - x)^2): the optimum is the data mean. At ``bad_gradient_steps`` (the
+    first time each is taken) the gradient, not the value, becomes NaN."""
 
-    def __init__(self, module):
-        self.module = module
+    def __init__(self, module, bad_gradient_steps=()):
+        self.module, self.bad = module, set(bad_gradient_steps)
 
     def loss(self, batch, step):
-        return ((self.module.w - batch["x"]) ** 2).mean(), {}
+        value = ((self.module.w - batch["x"]) ** 2).mean()
+        if step in self.bad:
+            self.bad.discard(step)
+            value = value + torch.sqrt(self.module.w * 0.0)  # 0 forward, NaN gradient
+        return value, {}
 
     def after_step(self, step, logs):
         pass
@@ -140,4 +145,14 @@ def test_cosine_decay_reaches_the_final_fraction_and_checkpoints(tmp_path):
         checkpoint_path=path,
     )
     state = load_checkpoint(path)
-    assert state["step"] == 10 and "scheduler" in state and "optimizer" in state
+    assert state["step"] == 10 and state["lr_scale"] == 1.0 and "optimizer" in state
+
+
+def test_a_non_finite_gradient_with_a_finite_loss_is_caught():
+    module = torch.nn.Module()
+    module.w = torch.nn.Parameter(torch.zeros(()))
+    x = np.random.default_rng(0).normal(3.0, 0.1, size=(256,))
+    config = TrainConfig(steps=200, batch_size=32, lr=0.05, progress=False, device="cpu")
+    history = train(module, _Quadratic(module, {75}), {"x": x}, config)
+    assert [(e["step"], e["restored_step"]) for e in history.events] == [(75, 50)]
+    assert torch.isfinite(module.w) and module.w.item() == pytest.approx(3.0, abs=0.1)

@@ -9,7 +9,9 @@ objective (e.g. a Pyro ELBO plus a sparsity constraint).
 from __future__ import annotations
 
 import math
+import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +21,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from latentgraph.inference.checkpoint_torch import save_checkpoint
+from latentgraph.inference.checkpoint_torch import load_checkpoint, save_checkpoint
 from latentgraph.inference.devices_torch import resolve_device, seed_everything
+from latentgraph.inference.training_state_torch import TrainingState, clone_tree
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,11 @@ class TrainConfig:
             follows ``lr * (f + (1 - f) * (1 + cos(pi * t / steps)) / 2)`` with
             ``f = final_lr_fraction``, which helps short runs settle.
         final_lr_fraction: the cosine schedule's last value as a fraction of the initial lr.
+        max_recoveries: how many times a non-finite loss or gradient may send the run back to
+            its last good state before it stops.
+        recovery_lr_factor: each recovery multiplies every learning rate by this (0 < f < 1).
+        snapshot_every: steps between in-memory copies of the last good state (0: every
+            ``log_every`` steps).
     """
 
     steps: int = 10_000
@@ -54,20 +62,33 @@ class TrainConfig:
     progress: bool = True
     lr_decay: str = "none"
     final_lr_fraction: float = 0.05
+    max_recoveries: int = 3
+    recovery_lr_factor: float = 0.5
+    snapshot_every: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("log_every", "eval_every", "checkpoint_every"):
+        for name in (
+            "log_every",
+            "eval_every",
+            "checkpoint_every",
+            "snapshot_every",
+            "max_recoveries",
+        ):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative int, got {value!r}")
         if not (isinstance(self.lr, float | int) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if self.lr_decay not in ("none", "cosine"):
             raise ValueError(f"lr_decay must be 'none' or 'cosine', got {self.lr_decay!r}")
+        if not 0 < self.recovery_lr_factor < 1:
+            raise ValueError(
+                f"recovery_lr_factor must be in (0, 1), got {self.recovery_lr_factor!r}"
+            )
         if not 0 <= self.final_lr_fraction <= 1:
             raise ValueError(f"final_lr_fraction must be in [0, 1], got {self.final_lr_fraction!r}")
 
@@ -93,23 +114,77 @@ class Objective(Protocol):
 
 @dataclass
 class History:
-    """Logged scalars: ``rows`` of ``{"step": ..., name: value}``, evaluations apart."""
+    """Logged scalars: ``rows`` of ``{"step": ..., name: value}``, evaluations apart, and
+    ``events``: one ``{"step", "restored_step", "lr_scale"}`` per divergence recovery."""
 
     rows: list[dict] = field(default_factory=list)
     evaluations: list[dict] = field(default_factory=list)
     wall_s: float = 0.0
+    events: list[dict] = field(default_factory=list)
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite."""
+    """Training diverged: the loss or a gradient stayed non-finite after every allowed recovery."""
 
 
 def to_device(arrays: Mapping[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
-    """Named float arrays to float32 tensors on ``device``."""
+    """Named float arrays to float32 tensors on ``device`` (no copy for float32 on the CPU)."""
     return {
         k: torch.as_tensor(np.asarray(v), dtype=torch.float32, device=device)
         for k, v in arrays.items()
     }
+
+
+class _MinibatchSource:
+    """Rows of named arrays by index, from device tensors or, for memory-mapped arrays on an
+    accelerator, gathered on the host one batch at a time (the set never has to fit in device
+    memory)."""
+
+    def __init__(self, data: Mapping[str, np.ndarray], device: torch.device):
+        self.device = device
+        mapped = any(isinstance(v, np.memmap) for v in data.values())
+        self.on_host = mapped and device.type != "cpu"
+        if self.on_host:
+            self.arrays = dict(data)
+        else:
+            with warnings.catch_warnings():  # read-only memmaps are only ever read here
+                warnings.filterwarnings("ignore", message=".*not writable.*")
+                self.arrays = to_device(data, device)
+
+    def __call__(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not self.on_host:
+            return {k: v[index] for k, v in self.arrays.items()}
+        rows = np.sort(index.cpu().numpy())  # sorted reads are kinder to a memory map
+        return {
+            k: torch.as_tensor(np.asarray(v[rows]), dtype=torch.float32).to(
+                self.device, non_blocking=True
+            )
+            for k, v in self.arrays.items()
+        }
+
+
+def _all_finite(loss: torch.Tensor, parameters: list[torch.Tensor]) -> bool:
+    """Whether the loss and every gradient are finite (one host synchronisation)."""
+    norms = [torch.linalg.vector_norm(p.grad) for p in parameters if p.grad is not None]
+    total = loss.detach() + (torch.stack(norms).sum() if norms else 0.0)
+    return bool(torch.isfinite(total))
+
+
+def _check_data(data: Mapping[str, np.ndarray], batch_size: int) -> int:
+    if not isinstance(data, Mapping) or not data:
+        raise ValueError("data must be a non-empty mapping of names to arrays, got none")
+    lengths = {}
+    for name, value in data.items():
+        shape = np.shape(value)
+        if len(shape) == 0:
+            raise ValueError(f"data[{name!r}] must have a sample dimension, got a scalar")
+        lengths[name] = shape[0]
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"data arrays must share their first dimension, got lengths {lengths}")
+    n = next(iter(lengths.values()))
+    if n < batch_size:
+        raise ValueError(f"batch_size {batch_size} exceeds the {n} training samples")
+    return n
 
 
 def train(
@@ -120,40 +195,48 @@ def train(
     *,
     evaluate: Callable[[int], dict] | None = None,
     checkpoint_path: str | Path | None = None,
-    extra_state: Callable[[], dict] | None = None,
+    resume: bool = False,
     param_groups: list[dict] | None = None,
     description: str = "train",
 ) -> History:
     """Minimise ``objective`` over minibatches of ``data`` with Adam on ``module``'s parameters.
 
+    Every step checks that the loss and all gradients are finite. When they are not, the run
+    goes back to the last good state (kept in memory every ``config.snapshot_every`` steps),
+    multiplies the learning rates by ``config.recovery_lr_factor`` and continues; after
+    ``config.max_recoveries`` recoveries it writes the last good state as the checkpoint and
+    raises :class:`NonFiniteLossError`.
+
     Args:
         module: holds every trainable parameter; moved to the resolved device.
-        objective: see :class:`Objective`.
-        data: named arrays with a shared first (sample) dimension, e.g. ``{"x": (n, T, d_x)}``.
+        objective: see :class:`Objective`; if it has ``state_dict``/``load_state_dict`` (e.g.
+            dual multipliers), that state is checkpointed, restored and rolled back with the rest.
+        data: named arrays with a shared first (sample) dimension, e.g. ``{"x": (n, T, d_x)}``;
+            ``np.memmap`` arrays are read batch by batch when training on an accelerator.
         config: :class:`TrainConfig`.
         evaluate: ``evaluate(step) -> dict`` of scalars, run every ``config.eval_every`` steps
             and at the end; its values show in the progress bar and in ``History.evaluations``.
-        checkpoint_path: where to write checkpoints (module, optimiser, step, RNG, extras).
-        extra_state: returns more checkpoint entries (e.g. a dual variable's state).
+        checkpoint_path: where to write checkpoints (every ``config.checkpoint_every`` steps and
+            at the end): the full :class:`~latentgraph.inference.training_state_torch.TrainingState`.
+        resume: continue from ``checkpoint_path`` if that file exists. With the same config,
+            data and device the result is bit-identical to a run that never stopped.
         param_groups: optional Adam parameter groups (e.g. a larger learning rate for graph
             logits); every parameter of ``module`` must be in exactly one group. Default: one
             group at ``config.lr``.
 
-    Returns the :class:`History`. Raises :class:`NonFiniteLossError` when a logged loss is not
-    finite (checked every ``log_every`` steps, so the device is not synchronised each step).
+    Returns the :class:`History`.
     """
-    lengths = {k: len(v) for k, v in data.items()}
-    if not lengths:
-        raise ValueError("data must hold at least one array, got none")
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"data arrays must share their first dimension, got lengths {lengths}")
-    n = next(iter(lengths.values()))
-    if n < config.batch_size:
-        raise ValueError(f"batch_size {config.batch_size} exceeds the {n} training samples")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    n = _check_data(data, config.batch_size)
+    if resume and checkpoint_path is None:
+        raise ValueError("resume=True needs a checkpoint_path to resume from")
     device = resolve_device(config.device)
     generator = seed_everything(config.seed)
     module.to(device)
-    tensors = to_device(data, device)
+    batches = _MinibatchSource(data, device)
     if param_groups is not None:
         grouped = [p for group in param_groups for p in group["params"]]
         if len(grouped) != len({id(p) for p in grouped}) or {id(p) for p in grouped} != {
@@ -161,70 +244,106 @@ def train(
         }:
             raise ValueError("param_groups must hold every parameter of module exactly once")
     optimizer = torch.optim.Adam(param_groups or module.parameters(), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: config.lr_factor(step))
-    history = History()
+    for group in optimizer.param_groups:
+        group["initial_lr"] = group["lr"]
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    objective_state = None
+    if hasattr(objective, "state_dict") and hasattr(objective, "load_state_dict"):
+        objective_state = (objective.state_dict, objective.load_state_dict)
+    state = TrainingState(module, optimizer, generator, n, device, objective_state)
+    if resume and Path(checkpoint_path).is_file():
+        state.restore(load_checkpoint(checkpoint_path))
+    else:
+        state.new_epoch()
+    last_good = state.capture()
     per_epoch = n // config.batch_size
-    order = torch.randperm(n, generator=generator).to(device)
-    running: dict[str, torch.Tensor] = {}
-    running_count = 0
+    snapshot_every = config.snapshot_every or max(config.log_every, 1)
+    log_every = max(config.log_every, 1)
     postfix: dict[str, str] = {}
-    start = time.perf_counter()
+    started = time.perf_counter() - state.wall_s
     bar = tqdm(
-        total=config.steps, desc=description, disable=not config.progress, dynamic_ncols=True
+        total=config.steps,
+        initial=state.step,
+        desc=description,
+        disable=not config.progress,
+        dynamic_ncols=True,
     )
 
-    def write_checkpoint(step: int) -> None:
-        if checkpoint_path is None:
-            return
-        state = {
-            "step": step,
-            "module": module.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "batch_generator": generator.get_state(),
-        }
-        if extra_state is not None:
-            state["extra"] = extra_state()
-        save_checkpoint(state, checkpoint_path)
+    def write_checkpoint(snapshot: dict | None = None) -> None:
+        if checkpoint_path is not None:
+            save_checkpoint(
+                snapshot if snapshot is not None else state.capture("cpu"), checkpoint_path
+            )
 
-    for step in range(1, config.steps + 1):
+    while state.step < config.steps:
+        step = state.step + 1
         slot = (step - 1) % per_epoch
         if slot == 0 and step > 1:
-            order = torch.randperm(n, generator=generator).to(device)
-        index = order[slot * config.batch_size : (slot + 1) * config.batch_size]
-        batch = {k: v[index] for k, v in tensors.items()}
+            state.new_epoch()
+        batch = batches(state.order[slot * config.batch_size : (slot + 1) * config.batch_size])
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * state.lr_scale * config.lr_factor(step - 1)
         optimizer.zero_grad(set_to_none=True)
         loss, logs = objective.loss(batch, step)
         loss.backward()
+        if not _all_finite(loss, parameters):
+            good_step = last_good["step"]
+            if len(state.events) >= config.max_recoveries:
+                state.restore(last_good)
+                write_checkpoint(clone_tree(last_good, "cpu"))
+                bar.close()
+                where = f" to {checkpoint_path}" if checkpoint_path is not None else ""
+                raise NonFiniteLossError(
+                    f"the loss or its gradient became non-finite at step {step} after "
+                    f"{config.max_recoveries} recoveries (learning rates scaled by "
+                    f"{state.lr_scale:g}); the last good state (step {good_step}) was saved{where}"
+                )
+            state.restore(last_good)
+            state.lr_scale *= config.recovery_lr_factor
+            state.events.append(
+                {"step": step, "restored_step": good_step, "lr_scale": state.lr_scale}
+            )
+            last_good = state.capture()
+            tqdm.write(
+                f"{description}: non-finite loss or gradient at step {step}; back to step "
+                f"{good_step} with the learning rates scaled by {state.lr_scale:g}",
+                file=sys.stderr,
+            )
+            bar.n = state.step
+            bar.refresh()
+            continue
         optimizer.step()
-        scheduler.step()
         objective.after_step(step, logs)
+        state.step = step
         logs = {"loss": loss.detach(), **{k: v.detach() for k, v in logs.items()}}
         for k, v in logs.items():
-            running[k] = running.get(k, 0.0) + v
-        running_count += 1
-        if step % max(config.log_every, 1) == 0 or step == config.steps:
-            row = {"step": step, **{k: float(v) / running_count for k, v in running.items()}}
-            running, running_count = {}, 0
-            if not math.isfinite(row["loss"]):
-                bar.close()
-                raise NonFiniteLossError(f"the loss became {row['loss']} near step {step}")
-            row["wall_s"] = time.perf_counter() - start
-            history.rows.append(row)
+            state.running[k] = state.running.get(k, 0.0) + v
+        state.running_count += 1
+        if step % log_every == 0 or step == config.steps:
+            row = {
+                "step": step,
+                **{k: float(v) / state.running_count for k, v in state.running.items()},
+            }
+            state.running, state.running_count = {}, 0
+            row["wall_s"] = time.perf_counter() - started
+            state.rows.append(row)
             postfix.update({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "wall_s")})
         if evaluate is not None and (
             (config.eval_every and step % config.eval_every == 0) or step == config.steps
         ):
             result = {"step": step, **evaluate(step)}
-            history.evaluations.append(result)
+            state.evaluations.append(result)
             postfix.update({k: f"{v:.3f}" for k, v in result.items() if k != "step"})
+        state.wall_s = time.perf_counter() - started
         if config.checkpoint_every and step % config.checkpoint_every == 0:
-            write_checkpoint(step)
-        if step % max(config.log_every, 1) == 0 or step == config.steps:
+            write_checkpoint()
+        if step % snapshot_every == 0:
+            last_good = state.capture()
+        if step % log_every == 0 or step == config.steps:
             bar.set_postfix(postfix, refresh=False)
             bar.update(step - bar.n)
     bar.close()
-    history.wall_s = time.perf_counter() - start
-    write_checkpoint(config.steps)
-    return history
+    write_checkpoint()
+    return History(
+        rows=state.rows, evaluations=state.evaluations, wall_s=state.wall_s, events=state.events
+    )

@@ -79,11 +79,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--eval-every", type=int, default=0, help="steps between validation metrics (0: auto)"
     )
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="steps between checkpoints (0: auto, 1000 or a tenth of the steps)",
+    )
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="run folder (must not exist or be empty)"
     )
-    parser.add_argument(
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument(
         "--overwrite", action="store_true", help="write into an existing, non-empty DIR"
+    )
+    existing.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in DIR from its last checkpoint (same arguments)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -119,6 +132,7 @@ def run(args: argparse.Namespace) -> dict:
         anneal_fraction=args.anneal_fraction,
     )
     eval_every = args.eval_every or max(args.steps // 20, 1)
+    checkpoint_every = args.checkpoint_every or min(1000, max(args.steps // 10, 1))
     train_config = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -127,6 +141,7 @@ def run(args: argparse.Namespace) -> dict:
         seed=args.seed,
         device=args.device,
         eval_every=eval_every,
+        checkpoint_every=checkpoint_every,
         progress=not args.no_progress,
     )
     from latentgraph.inference.devices_torch import resolve_device
@@ -158,6 +173,7 @@ def run(args: argparse.Namespace) -> dict:
         sparsity=sparsity,
         train_config=train_config,
         overwrite=args.overwrite,
+        resume=args.resume,
         dataset_args=dataset_args,
     )
 

@@ -66,10 +66,16 @@ class SparsitySettings:
             raise ValueError(f"graph_lr must be a positive finite number, got {self.graph_lr!r}")
 
 
+def _require(value, cls: type, name: str) -> None:
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be a {cls.__name__}, got {type(value).__name__}")
+
+
 def model_config_for(
     dataset: Dataset, sizes: NetworkSizes | None = None, **overrides
 ) -> MechanismSparsityConfig:
     """The model configuration matching a dataset's dimensions (``d_z`` from its ground truth)."""
+    _require(dataset, Dataset, "dataset")
     n_latents = overrides.pop("n_latents", None) or dataset.n_latents
     if n_latents is None:
         raise ValueError(
@@ -134,28 +140,20 @@ class FittedMechanismSparsity:
         }
 
 
-def fit(
-    dataset: Dataset,
-    *,
-    model_config: MechanismSparsityConfig | None = None,
-    sparsity: SparsitySettings = SparsitySettings(),
-    train_config: TrainConfig = TrainConfig(),
-    evaluate=None,
-    checkpoint_path=None,
-) -> FittedMechanismSparsity:
-    """Train the mechanism-sparsity VAE on ``dataset``'s train split.
+def constraint_bounds(
+    dataset: Dataset, config: MechanismSparsityConfig, sparsity: SparsitySettings
+) -> dict[str, float]:
+    """Check that ``config`` fits ``dataset`` and return the edge bound of each learned graph.
 
-    Args:
-        dataset: must have ``x`` of shape ``(n, T, d_x)`` and, for action data, ``actions``.
-        model_config: defaults to :func:`model_config_for` at the official sizes.
-        sparsity: :class:`SparsitySettings`.
-        train_config: :class:`TrainConfig` (steps, batch, lr, seed, device...).
-        evaluate: optional ``evaluate(fitted, step) -> dict`` called periodically.
-        checkpoint_path: optional checkpoint file.
+    Empty unless ``sparsity.mode == "constraint"``; a bound of ``None`` takes the dataset's true
+    edge count. Raises ``ValueError``/``TypeError`` before anything is built or trained.
     """
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"dataset must be a latentgraph.data.Dataset, got {type(dataset).__name__}")
-    config = model_config or model_config_for(dataset)
+    _require(dataset, Dataset, "dataset")
+    _require(sparsity, SparsitySettings, "sparsity")
+    if not isinstance(config, MechanismSparsityConfig):
+        raise TypeError(
+            f"model_config must be a MechanismSparsityConfig, got {type(config).__name__}"
+        )
     if (
         config.n_obs != dataset.n_obs
         or config.n_steps != dataset.n_steps
@@ -166,31 +164,62 @@ def fit(
             f"{dataset.n_obs}/{dataset.n_steps}/{dataset.n_actions}, got "
             f"{config.n_obs}/{config.n_steps}/{config.n_actions}"
         )
+    bounds: dict[str, float] = {}
+    if sparsity.mode != "constraint":
+        return bounds
+    for name, shape in config.graph_shapes().items():
+        b_max = float(shape[0] * shape[1])
+        if sparsity.bound is not None:
+            bound = float(sparsity.bound)
+        elif name in dataset.graphs:
+            bound = float(np.asarray(dataset.graphs[name]).sum())
+        else:
+            raise ValueError(f"bound is required: the dataset has no true {name} to take it from")
+        if bound > b_max:
+            raise ValueError(
+                f"bound must be <= the {int(b_max)} possible edges of {name}, got {bound}"
+            )
+        bounds[name] = bound
+    return bounds
+
+
+def fit(
+    dataset: Dataset,
+    *,
+    model_config: MechanismSparsityConfig | None = None,
+    sparsity: SparsitySettings = SparsitySettings(),
+    train_config: TrainConfig = TrainConfig(),
+    evaluate=None,
+    checkpoint_path=None,
+    resume: bool = False,
+) -> FittedMechanismSparsity:
+    """Train the mechanism-sparsity VAE on ``dataset``'s train split.
+
+    Args:
+        dataset: must have ``x`` of shape ``(n, T, d_x)`` and, for action data, ``actions``.
+        model_config: defaults to :func:`model_config_for` at the official sizes.
+        sparsity: :class:`SparsitySettings`.
+        train_config: :class:`TrainConfig` (steps, batch, lr, seed, device...).
+        evaluate: optional ``evaluate(fitted, step) -> dict`` called periodically.
+        checkpoint_path: optional checkpoint file (written every
+            ``train_config.checkpoint_every`` steps and at the end).
+        resume: continue from ``checkpoint_path`` when it exists (exactly, on the same device).
+    """
+    _require(dataset, Dataset, "dataset")
+    _require(train_config, TrainConfig, "train_config")
+    config = model_config or model_config_for(dataset)
+    bounds = constraint_bounds(dataset, config, sparsity)
     torch.manual_seed(train_config.seed)  # the initial weights depend on the seed alone
     vae = MechanismSparsityVAE(config)
-    bounds: dict[str, float] = {}
-    constraints: dict[str, EdgeCountConstraint] = {}
-    if sparsity.mode == "constraint":
-        for name, shape in config.graph_shapes().items():
-            b_max = float(shape[0] * shape[1])
-            if sparsity.bound is not None:
-                bound = float(sparsity.bound)
-            elif name in dataset.graphs:
-                bound = float(np.asarray(dataset.graphs[name]).sum())
-            else:
-                raise ValueError(
-                    f"bound is required: the dataset has no true {name} to take it from"
-                )
-            if bound > b_max:
-                raise ValueError(
-                    f"bound must be <= the {int(b_max)} possible edges of {name}, got {bound}"
-                )
-            bounds[name] = bound
-            anneal = int(round(sparsity.anneal_fraction * train_config.steps))
-            schedule = LinearSchedule(start=b_max, end=bound, duration=anneal)
-            constraints[name] = EdgeCountConstraint(
-                schedule, DualAscent(lr=sparsity.dual_lr, restarts=sparsity.dual_restarts)
-            )
+    anneal = int(round(sparsity.anneal_fraction * train_config.steps))
+    constraints = {
+        name: EdgeCountConstraint(
+            LinearSchedule(start=float(np.prod(shape)), end=bounds[name], duration=anneal),
+            DualAscent(lr=sparsity.dual_lr, restarts=sparsity.dual_restarts),
+        )
+        for name, shape in config.graph_shapes().items()
+        if name in bounds
+    }
     objective = MechanismSparsityObjective(
         vae, sparsity.mode, constraints=constraints, penalty=sparsity.penalty
     )
@@ -215,7 +244,7 @@ def fit(
             train_config,
             evaluate=callback,
             checkpoint_path=checkpoint_path,
-            extra_state=objective.state_dict,
+            resume=resume,
             param_groups=param_groups,
             description=f"mechanism-sparsity ({sparsity.mode})",
         )

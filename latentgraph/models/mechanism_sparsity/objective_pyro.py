@@ -74,4 +74,14 @@ class MechanismSparsityObjective:
             constraint.dual.update(self._defects[name])
 
     def state_dict(self) -> dict:
+        """The dual multipliers, by graph name (checkpointed with the weights)."""
         return {name: c.dual.state_dict() for name, c in self.constraints.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if set(state) != set(self.constraints):
+            raise ValueError(
+                f"objective state must hold the constraints {sorted(self.constraints)}, "
+                f"got {sorted(state)}"
+            )
+        for name, constraint in self.constraints.items():
+            constraint.dual.load_state_dict(state[name])

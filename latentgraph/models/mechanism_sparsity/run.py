@@ -8,6 +8,7 @@ Writes ``metrics.json``, ``config.json``, ``checkpoint.pt``, ``learned_<graph>.g
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from latentgraph.data import Dataset
@@ -24,10 +25,14 @@ from latentgraph.models.mechanism_sparsity.evaluate import Evaluation, evaluate
 from latentgraph.models.mechanism_sparsity.fit_pyro import (
     FittedMechanismSparsity,
     SparsitySettings,
+    constraint_bounds,
     fit,
 )
 from latentgraph.report import draw_training_curves, markdown_table, write_report
-from latentgraph.runs import prepare_run_dir, write_json, write_npy
+from latentgraph.runs import check_same_run, prepare_run_dir, write_json, write_npy
+
+RESUME_MAY_CHANGE = ("train.progress", "train.device", "train.checkpoint_every")
+"""Settings that do not change a run's numbers (on one device) and so may differ on resume."""
 
 HEADLINE = ("mcc", "mcc_spearman", "linear_r", "consistency_r", "shd", "n_edges_learned")
 
@@ -40,10 +45,30 @@ def run_fit(
     sparsity: SparsitySettings,
     train_config: TrainConfig,
     overwrite: bool = False,
+    resume: bool = False,
     dataset_args: dict | None = None,
 ) -> dict:
-    """Fit, evaluate on the test split and write the run folder; returns ``metrics``."""
-    out = prepare_run_dir(out, overwrite=overwrite)
+    """Fit, evaluate on the test split and write the run folder; returns ``metrics``.
+
+    ``config.json`` is written before training starts. With ``resume=True`` the folder must
+    hold a run with the same settings (device, progress bar and checkpoint interval may differ);
+    training continues from its ``checkpoint.pt`` (from step 0 if it was killed before the
+    first checkpoint) and ends exactly as an uninterrupted run would.
+    """
+    constraint_bounds(dataset, model_config, sparsity)  # every check before any file is written
+    out = prepare_run_dir(out, overwrite=overwrite, resume=resume)
+    run_config = {
+        "family": "mechanism-sparsity",
+        "backend": "pyro",
+        "dataset": {"name": dataset.name, **(dataset_args or {}), "info": dataset.info},
+        "sparsity": asdict(sparsity),
+        "train": asdict(train_config),
+        "model": model_config.to_dict(),
+    }
+    if resume:
+        check_same_run(out, run_config, ignore=RESUME_MAY_CHANGE)
+    else:
+        write_json(out / "config.json", run_config)
     start = time.perf_counter()
 
     def periodic(fitted: FittedMechanismSparsity, step: int) -> dict:
@@ -60,6 +85,7 @@ def run_fit(
         train_config=train_config,
         evaluate=periodic,
         checkpoint_path=out / "checkpoint.pt",
+        resume=resume,
     )
     result = evaluate(fitted, dataset, "test")
     metrics = {
@@ -69,20 +95,17 @@ def run_fit(
         "train_wall_s": fitted.history.wall_s,
         "device": str(fitted.device),
         "final_loss": fitted.history.rows[-1]["loss"] if fitted.history.rows else float("nan"),
+        "recoveries": len(fitted.history.events),
     }
     write_json(out / "metrics.json", metrics)
-    write_json(
-        out / "config.json",
-        {
-            "family": "mechanism-sparsity",
-            "backend": "pyro",
-            "dataset": {"name": dataset.name, **(dataset_args or {}), "info": dataset.info},
-            **fitted.summary(),
-        },
-    )
+    write_json(out / "config.json", {**run_config, "bounds": fitted.bounds})
     write_json(
         out / "history.json",
-        {"rows": fitted.history.rows, "evaluations": fitted.history.evaluations},
+        {
+            "rows": fitted.history.rows,
+            "evaluations": fitted.history.evaluations,
+            "recoveries": fitted.history.events,
+        },
     )
     write_npy(out / "z_test.npy", result.z_hat)
     _write_graphs_and_figures(out, result)

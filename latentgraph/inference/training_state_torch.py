@@ -1,0 +1,130 @@
+"""Everything a torch training run needs to continue exactly where it was (PyTorch).
+
+A run's state is more than its weights: the optimiser's moments, the learning-rate scale left by
+divergence recoveries, the global torch RNG (Pyro draws its noise from it), the minibatch
+generator *as it was when the current epoch's permutation was drawn* (so the permutation is
+redrawn identically instead of stored), the objective's own state (e.g. dual multipliers), the
+logged history and the scalars accumulated since the last log row. :class:`TrainingState`
+captures all of that into a plain dict of tensors, numbers, strings and lists, which is both the
+in-memory "last good state" used to recover from a NaN and the on-disk checkpoint, and restores
+it. Restoring then stepping gives bit-identical results to never having stopped (same device,
+same thread count), which ``tests/test_resume.py`` checks by killing real training processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+CHECKPOINT_FORMAT = 2
+
+
+def clone_tree(tree, device: torch.device | str | None = None):
+    """A deep copy of nested dicts/lists/tuples whose tensors are cloned (and moved to ``device``)."""
+    if torch.is_tensor(tree):
+        tree = tree.detach()
+        return tree.to(device, copy=True) if device is not None else tree.clone()
+    if isinstance(tree, dict):
+        return {k: clone_tree(v, device) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return type(tree)(clone_tree(v, device) for v in tree)
+    return tree
+
+
+@dataclass
+class TrainingState:
+    """The mutable, restorable parts of one run of :func:`~latentgraph.inference.svi_torch.train`.
+
+    Attributes:
+        module, optimizer: the model and its torch optimiser.
+        generator: the minibatch-order generator (CPU).
+        n_samples: rows of the training data (to redraw an epoch's permutation).
+        objective_state: ``(get, set)`` for the objective's own state, or None.
+        step: optimiser steps completed.
+        lr_scale: factor applied to every group's learning rate (halved by each recovery).
+        epoch_rng: ``generator``'s state just before the current permutation was drawn.
+        order: the current epoch's permutation of ``range(n_samples)`` (on the device).
+        running: sums of the logged scalars since the last log row, and their ``count``.
+        rows, evaluations, events: the history (log rows, evaluations, recoveries).
+        wall_s: training seconds spent before this process (resumed runs add up).
+    """
+
+    module: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    n_samples: int
+    device: torch.device
+    objective_state: tuple[Callable[[], dict], Callable[[dict], None]] | None = None
+    step: int = 0
+    lr_scale: float = 1.0
+    epoch_rng: torch.Tensor | None = None
+    order: torch.Tensor | None = None
+    running: dict = field(default_factory=dict)
+    running_count: int = 0
+    rows: list = field(default_factory=list)
+    evaluations: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def new_epoch(self) -> None:
+        """Draw the next epoch's permutation, remembering the generator state it came from."""
+        self.epoch_rng = self.generator.get_state()
+        self.order = torch.randperm(self.n_samples, generator=self.generator).to(self.device)
+
+    def capture(self, device: torch.device | str | None = None) -> dict:
+        """A self-contained copy of the state (tensors cloned, on ``device`` if given)."""
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "module": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scale": self.lr_scale,
+            "torch_rng": torch.get_rng_state(),
+            "epoch_rng": self.epoch_rng,
+            "batch_generator": self.generator.get_state(),
+            "running": self.running,
+            "running_count": self.running_count,
+            "rows": self.rows,
+            "evaluations": self.evaluations,
+            "events": self.events,
+            "wall_s": self.wall_s,
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        if self.objective_state is not None:
+            state["extra"] = self.objective_state[0]()
+        return clone_tree(state, device)
+
+    def restore(self, state: dict) -> None:
+        """Put a :meth:`capture`-d (or loaded) state back; the argument is not kept."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(
+                f"checkpoint format must be {CHECKPOINT_FORMAT} (this version of latentgraph), "
+                f"got {state.get('format')!r}; it was written by another version"
+            )
+        state = clone_tree(state)
+        self.module.load_state_dict(state["module"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.lr_scale = float(state["lr_scale"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if self.device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+        self.generator.set_state(state["epoch_rng"].cpu())
+        self.order = torch.randperm(self.n_samples, generator=self.generator).to(self.device)
+        self.epoch_rng = state["epoch_rng"].cpu()
+        if not torch.equal(self.generator.get_state(), state["batch_generator"].cpu()):
+            raise ValueError(
+                "checkpoint does not match the training data: its minibatch order cannot be "
+                f"redrawn for {self.n_samples} samples"
+            )
+        self.running = {k: v.to(self.device) for k, v in state["running"].items()}
+        self.running_count = int(state["running_count"])
+        self.rows = list(state["rows"])
+        self.evaluations = list(state["evaluations"])
+        self.events = list(state["events"])
+        self.wall_s = float(state["wall_s"])
+        if self.objective_state is not None and "extra" in state:
+            self.objective_state[1](state["extra"])
