@@ -99,13 +99,62 @@ def check_path(value: object, name: str = "path") -> Path:
     return Path(value)
 
 
+def check_text(value: object, name: str) -> str:
+    """A str without NUL characters (numpy string arrays and zip member names drop them)."""
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a str, got {describe(value)}")
+    if "\x00" in value:
+        raise ValueError(f"`{name}` must not contain NUL characters ('\\x00'), got {value!r}")
+    return value
+
+
+def check_real_array(
+    value: object,
+    name: str,
+    *,
+    ndims: tuple[int, ...] | None,
+    layout: str,
+    non_empty: bool = False,
+) -> np.ndarray:
+    """A finite array of real numbers (int or float dtype, not bool) with ``ndim`` in
+    ``ndims`` (``None``: any ``ndim >= 1``), returned as float64. ``layout`` describes the
+    expected shape for messages."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:  # ragged nested sequences
+        raise TypeError(
+            f"`{name}` must be an array {layout} of real numbers, got {describe(value)}"
+        ) from err
+    if array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"`{name}` must hold real numbers (int or float dtype), got dtype {array.dtype}"
+        )
+    wrong_ndim = array.ndim == 0 if ndims is None else array.ndim not in ndims
+    if wrong_ndim:
+        raise ValueError(f"`{name}` must have shape {layout}, got shape {array.shape}")
+    if non_empty and array.size == 0:
+        raise ValueError(f"`{name}` must be non-empty, got shape {array.shape}")
+    array = array.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(array)):
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"`{name}` must be finite, got {bad} NaN/inf entries")
+    return array
+
+
 def check_binary_matrix(value: np.ndarray, name: str) -> np.ndarray:
-    """A 2-D array of 0/1 values (bool, int or float), returned as int8."""
-    array = np.asarray(value)
+    """A non-empty 2-D array of 0/1 values (bool, int or float), returned as int8."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:  # ragged nested sequences
+        raise TypeError(f"`{name}` must be a 2-D 0/1 matrix, got {describe(value)}") from err
     if array.ndim != 2:
         raise ValueError(f"`{name}` must be a 2-D 0/1 matrix, got shape {array.shape}")
     if array.dtype.kind not in "biuf":
         raise ValueError(f"`{name}` must hold numbers 0/1, got dtype {array.dtype}")
+    if 0 in array.shape:
+        raise ValueError(
+            f"`{name}` must have at least one row and one column, got shape {array.shape}"
+        )
     if not np.all((array == 0) | (array == 1)):
         bad = np.unique(array[(array != 0) & (array != 1)])[:5]
         raise ValueError(f"`{name}` must contain only 0 and 1, got other values such as {bad}")

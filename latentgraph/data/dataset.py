@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from latentgraph._atomic import atomic_write
-from latentgraph.data._checks import check_binary_matrix, check_path, describe
+from latentgraph.data._checks import check_binary_matrix, check_path, check_text, describe
 
 __all__ = ["Dataset"]
 
@@ -64,8 +64,7 @@ class Dataset:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str):
-            raise TypeError(f"`name` must be a str, got {describe(self.name)}")
+        check_text(self.name, "name")
         if not isinstance(self.info, dict):
             raise TypeError(f"`info` must be a dict, got {describe(self.info)}")
         self._check_splits()
@@ -80,9 +79,15 @@ class Dataset:
             )
         reference: tuple | None = None
         for split_name, arrays in self.splits.items():
-            if not isinstance(split_name, str) or not split_name or "/" in split_name:
+            # keys become zip member names "<split>/<array>.npy", which end at a NUL
+            if (
+                not isinstance(split_name, str)
+                or not split_name
+                or "/" in split_name
+                or "\x00" in split_name
+            ):
                 raise ValueError(
-                    f"`splits` keys must be non-empty str without '/', got {split_name!r}"
+                    f"`splits` keys must be non-empty str without '/' or NUL, got {split_name!r}"
                 )
             where = f"splits[{split_name!r}]"
             if not isinstance(arrays, dict):
@@ -199,7 +204,7 @@ class Dataset:
 
     def split(self, split: str) -> dict[str, np.ndarray]:
         """The arrays of one split, e.g. ``ds.split("train")["x"]``."""
-        if split not in self.splits:
+        if not isinstance(split, str) or split not in self.splits:
             raise ValueError(f"`split` must be one of {sorted(self.splits)}, got {split!r}")
         return self.splits[split]
 
@@ -257,7 +262,7 @@ class Dataset:
         required = ("format_version", "name", "info")
         try:
             archive = np.load(path, allow_pickle=False)
-        except (OSError, EOFError, ValueError) as err:
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
             raise ValueError(f"`path` {str(path)!r} is not a readable .npz file: {err}") from err
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise ValueError(f"`path` {str(path)!r} must be an .npz archive, got a single array")
@@ -274,7 +279,12 @@ class Dataset:
                 big = _memmap_members(path, big_keys) if mmap else {k: archive[k] for k in big_keys}
         except (zipfile.BadZipFile, OSError, EOFError) as err:
             raise ValueError(f"`path` {str(path)!r} is not a readable .npz file: {err}") from err
-        version = int(small["format_version"])
+        try:
+            version = int(small["format_version"])
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"`path` {str(path)!r} has an unreadable format_version: {err}"
+            ) from err
         if version != FORMAT_VERSION:
             raise ValueError(
                 f"`path` {str(path)!r} has format_version {version}, expected {FORMAT_VERSION}"

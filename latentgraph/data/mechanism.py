@@ -229,6 +229,8 @@ def make_mechanism_dataset(
     train_x = splits["train"]["x"].reshape(-1, n_obs)
     mean = train_x.mean(axis=0, dtype=np.float64)
     std = train_x.std(axis=0, dtype=np.float64)
+    # a single action-data train row has std 0: keep unit scale, as load_npz does
+    std[std == 0] = 1.0
     for split in SPLIT_NAMES:
         _standardise_and_add_noise(splits[split]["x"], mean, std, streams[split])
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latentgraph.data._checks import check_int, check_seed
+from latentgraph.data._checks import check_int, check_real_array, check_seed
 
 __all__ = ["MixingMLP", "mixing_function"]
 
@@ -51,8 +51,8 @@ class MixingMLP:
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """Apply f to ``z`` of shape ``(..., n_latents)``; returns float64 ``(..., n_obs)``."""
-        z = np.asarray(z, dtype=np.float64)
-        if z.ndim == 0 or z.shape[-1] != self.n_latents:
+        z = check_real_array(z, "z", ndims=None, layout=f"(..., n_latents={self.n_latents})")
+        if z.shape[-1] != self.n_latents:
             raise ValueError(
                 f"`z` must have shape (..., n_latents={self.n_latents}), got {z.shape}"
             )

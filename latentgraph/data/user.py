@@ -168,9 +168,10 @@ def _as_float32(
             f"`{key}` must have shape {' or '.join(layouts)}, "
             f"got {array.ndim}-D shape {array.shape}"
         )
-    if array.shape[0] == 0 or array.shape[-1] == 0:
-        raise ValueError(f"`{key}` must be non-empty, got shape {array.shape}")
-    converted = array.astype(np.float32)
+    if 0 in array.shape:
+        raise ValueError(f"`{key}` must be non-empty in every dimension, got shape {array.shape}")
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, reported below
+        converted = array.astype(np.float32)
     if not np.all(np.isfinite(converted)):
         bad = int(np.size(converted) - np.count_nonzero(np.isfinite(converted)))
         raise ValueError(

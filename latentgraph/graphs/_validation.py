@@ -6,6 +6,8 @@ the argument, says what was expected and what was received.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -31,6 +33,17 @@ def as_real_array(value: ArrayLike, name: str) -> NDArray[np.float64]:
             f"{name} must hold real numbers (integer or float dtype); received {_describe(array)}"
         )
     return array.astype(np.float64, copy=False)
+
+
+def as_name_sequence(value: Sequence[str], name: str) -> tuple[str, ...]:
+    """Node names as a tuple; a single string (or a non-sequence) is refused, not split into
+    characters. The entries are checked by the caller."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
+        raise TypeError(
+            f"{name} must be a sequence of strings (one per node); received {_describe(value)} "
+            f"{value!r}"
+        )
+    return tuple(value)
 
 
 def as_binary_matrix(

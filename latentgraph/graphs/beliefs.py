@@ -18,7 +18,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from latentgraph._atomic import atomic_write
-from latentgraph.graphs._validation import as_binary_matrix, as_permutation, as_real_array
+from latentgraph.graphs._validation import (
+    as_binary_matrix,
+    as_name_sequence,
+    as_permutation,
+    as_real_array,
+)
 
 __all__ = ["EdgeBeliefs", "EdgeKind"]
 
@@ -42,7 +47,9 @@ def _check_threshold(threshold: float | None, *, allow_none: bool) -> float | No
         if allow_none:
             return None
         raise TypeError("threshold must be a float in [0, 1]; received None")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.floating):
+    if isinstance(threshold, bool | np.bool_) or not isinstance(
+        threshold, int | float | np.integer | np.floating
+    ):
         raise TypeError(f"threshold must be a float in [0, 1]; received {type(threshold).__name__}")
     if not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1]; received {threshold}")
@@ -50,9 +57,6 @@ def _check_threshold(threshold: float | None, *, allow_none: bool) -> float | No
 
 
 def _check_names(names: Sequence[str], expected: int, argument: str) -> tuple[str, ...]:
-    if isinstance(names, str):
-        raise TypeError(f"{argument} must be a sequence of strings, not a single string")
-    names = tuple(names)
     if not all(isinstance(name, str) for name in names):
         raise TypeError(f"{argument} must contain strings only; received {names!r}")
     if len(names) != expected:
@@ -101,28 +105,33 @@ class EdgeBeliefs:
                 "probs must be a non-empty 2-D array (rows = children, columns = parents); "
                 f"received shape {probs.shape}"
             )
-        if not np.all(np.isfinite(probs)) or probs.min() < 0.0 or probs.max() > 1.0:
+        if not np.all(np.isfinite(probs)):
+            n_bad = int(np.sum(~np.isfinite(probs)))
+            raise ValueError(
+                f"probs must be finite and lie in [0, 1]; found {n_bad} NaN or infinite value(s)"
+            )
+        if probs.min() < 0.0 or probs.max() > 1.0:
             raise ValueError(
                 "probs must be finite and lie in [0, 1]; "
-                f"received values in [{np.nanmin(probs)}, {np.nanmax(probs)}]"
+                f"received values in [{probs.min()}, {probs.max()}]"
             )
         square = self.kind != "action_to_latent"
         if square and probs.shape[0] != probs.shape[1]:
             raise ValueError(f"probs must be square for kind {self.kind!r}; got {probs.shape}")
         probs.setflags(write=False)
 
+        child_names = as_name_sequence(self.child_names, "child_names")
+        parent_names = as_name_sequence(self.parent_names, "parent_names")
         child_prefix, parent_prefix = _PREFIXES[self.kind]
         n_children, n_parents = probs.shape
         children = (
-            _check_names(self.child_names, n_children, "child_names")
-            if len(self.child_names)
+            _check_names(child_names, n_children, "child_names")
+            if child_names
             else tuple(f"{child_prefix}{i}" for i in range(n_children))
         )
         if square:
             parents = (
-                _check_names(self.parent_names, n_parents, "parent_names")
-                if len(self.parent_names)
-                else children
+                _check_names(parent_names, n_parents, "parent_names") if parent_names else children
             )
             if parents != children:
                 raise ValueError(
@@ -131,8 +140,8 @@ class EdgeBeliefs:
                 )
         else:
             parents = (
-                _check_names(self.parent_names, n_parents, "parent_names")
-                if len(self.parent_names)
+                _check_names(parent_names, n_parents, "parent_names")
+                if parent_names
                 else tuple(f"{parent_prefix}{j}" for j in range(n_parents))
             )
             clash = sorted(set(children) & set(parents))
@@ -157,7 +166,7 @@ class EdgeBeliefs:
         """Beliefs that are certain: probability 1 on the edges of a 0/1 graph (e.g. a true
         graph), 0 elsewhere."""
         graph = as_binary_matrix(adjacency, "adjacency")
-        return cls(graph.astype(np.float64), kind, tuple(child_names), tuple(parent_names))
+        return cls(graph.astype(np.float64), kind, child_names, parent_names)
 
     @classmethod
     def from_logits(
@@ -169,9 +178,17 @@ class EdgeBeliefs:
     ) -> EdgeBeliefs:
         """Beliefs ``sigmoid(logits)`` from mask logits ``alpha`` (spec 2.2)."""
         alpha = as_real_array(logits, "logits")
+        if alpha.ndim != 2 or 0 in alpha.shape:
+            raise ValueError(
+                "logits must be a non-empty 2-D array (rows = children, columns = parents); "
+                f"received shape {alpha.shape}"
+            )
+        if np.any(np.isnan(alpha)):
+            n_bad = int(np.sum(np.isnan(alpha)))
+            raise ValueError(f"logits must not be NaN (+-inf are fine); found {n_bad} NaN value(s)")
         # tanh form of the sigmoid cannot overflow for large |alpha|
         probs = 0.5 * (1.0 + np.tanh(0.5 * alpha))
-        return cls(probs, kind, tuple(child_names), tuple(parent_names))
+        return cls(probs, kind, child_names, parent_names)
 
     # ----------------------------------------------------------------------------------------
     # summaries
@@ -257,6 +274,8 @@ class EdgeBeliefs:
         a temporary file in the same folder and moved into place, so readers never see a
         partial file.
         """
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError(f"path must be a str or os.PathLike; received {type(path).__name__}")
         target = Path(path)
         text = "\n".join(nx.generate_gml(self.to_networkx(threshold))) + "\n"
         with atomic_write(target, overwrite=overwrite, text=True) as stream:

@@ -18,7 +18,12 @@ from matplotlib.patches import Patch
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import linear_sum_assignment
 
-from latentgraph.graphs._validation import as_binary_matrix, as_permutation, as_real_array
+from latentgraph.graphs._validation import (
+    as_binary_matrix,
+    as_name_sequence,
+    as_permutation,
+    as_real_array,
+)
 from latentgraph.graphs.beliefs import EdgeBeliefs
 
 __all__ = ["draw_correlation_matrix", "draw_graph_comparison"]
@@ -211,8 +216,12 @@ def draw_correlation_matrix(
     order = np.concatenate([perm, np.setdiff1d(np.arange(n_learned), perm)])
     score = float(magnitude[np.arange(n_true), perm].mean())
 
-    rows = tuple(true_names) or tuple(f"$z_{{{i}}}$" for i in range(n_true))
-    columns = tuple(learned_names) or tuple(f"$\\hat z_{{{j}}}$" for j in range(n_learned))
+    rows = as_name_sequence(true_names, "true_names") or tuple(
+        f"$z_{{{i}}}$" for i in range(n_true)
+    )
+    columns = as_name_sequence(learned_names, "learned_names") or tuple(
+        f"$\\hat z_{{{j}}}$" for j in range(n_learned)
+    )
     if len(rows) != n_true:
         raise ValueError(f"true_names must have {n_true} entries; received {len(rows)}")
     if len(columns) != n_learned:

@@ -47,12 +47,25 @@ class MCCResult:
         return self.score
 
 
+def _unit_range_columns(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each column divided by its largest magnitude, so entries lie in ``[-1, 1]``.
+
+    Correlations are scale invariant; the division keeps finite values near the float64
+    limits from overflowing (``1e308 - (-1e308)``, ``(1e200)**2``) or underflowing
+    (``(1e-200)**2``, subnormals) while columns are centred and normalised.
+    """
+    scale = np.max(np.abs(values), axis=0)
+    scale[scale == 0] = 1.0
+    return values / scale
+
+
 def _centred_unit_columns(values: NDArray[np.float64]) -> NDArray[np.float64]:
     """Columns centred and scaled to unit norm; exactly constant columns become zero."""
-    centred = values - values.mean(axis=0)
     # rounding in the mean leaves ~1e-17 residues in a constant column, which would otherwise
     # be normalised into noise of unit size
-    constant = np.ptp(values, axis=0) == 0
+    constant = np.all(values == values[0], axis=0)
+    values = _unit_range_columns(values)
+    centred = values - values.mean(axis=0)
     centred[:, constant] = 0.0
     norms = np.linalg.norm(centred, axis=0)
     norms[norms == 0] = 1.0

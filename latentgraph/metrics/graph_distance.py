@@ -61,6 +61,8 @@ def permute_learned_graph(
     if permutation is None:
         raise TypeError("permutation must be a 1-D integer array; received None")
     perm = as_permutation(permutation, n_true=None, n_learned=graph.shape[0])
+    if perm.size == 0:
+        raise ValueError("permutation must have at least one entry; received none")
     return _permute(graph, perm, kind).astype(np.int8)
 
 

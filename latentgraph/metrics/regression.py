@@ -13,14 +13,20 @@ from sklearn.linear_model import LinearRegression
 
 from latentgraph.graphs._validation import as_binary_matrix, as_permutation
 from latentgraph.metrics._validation import DEFAULT_MAX_ROWS, as_latent_pair
+from latentgraph.metrics.correlation import _unit_range_columns
 
 __all__ = ["consistency_r", "consistency_r_columns", "consistency_r_rows", "linear_r"]
 
 
 def _standardise(values: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Zero mean, unit variance per column; exactly constant columns become zero."""
+    """Zero mean, unit variance per column; exactly constant columns become zero.
+
+    Columns are first divided by their largest magnitude, so that finite values near the
+    float64 limits neither overflow nor underflow on the way (R is scale invariant).
+    """
+    constant = np.all(values == values[0], axis=0)
+    values = _unit_range_columns(values)
     centred = values - values.mean(axis=0)
-    constant = np.ptp(values, axis=0) == 0
     centred[:, constant] = 0.0
     scale = centred.std(axis=0)
     scale[scale == 0] = 1.0

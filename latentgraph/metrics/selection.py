@@ -33,8 +33,11 @@ __all__ = ["pairwise_mcc", "select_by_udr", "udr"]
 def _check_encodings(
     encodings: Sequence[ArrayLike], name: str, max_rows: int | None
 ) -> list[NDArray[np.float64]]:
-    if isinstance(encodings, np.ndarray) and encodings.ndim == 2:
-        raise TypeError(f"{name} must be a sequence of 2-D arrays (one per seed), not one array")
+    if isinstance(encodings, np.ndarray) and encodings.ndim in (0, 2):
+        raise TypeError(
+            f"{name} must be a sequence of 2-D arrays (one per seed), not one array of shape "
+            f"{encodings.shape}"
+        )
     if not isinstance(encodings, Sequence | np.ndarray):
         raise TypeError(
             f"{name} must be a sequence of 2-D arrays; received {type(encodings).__name__}"
