@@ -61,6 +61,13 @@ def test_existing_folder_is_refused_without_overwrite(tmp_path, capsys):
         (["--bound", "-3"], "bound"),
         (["--steps", "0"], "steps"),
         (["--device", "tpu"], "device"),
+        (["--n-latents", "0"], "n_latents"),
+        (["--n-latents", "21"], "n_latents must be <= n_obs = 20"),
+        (["--lr", "nan"], "lr"),
+        (["--checkpoint-every", "-1"], "checkpoint_every"),
+        (["--batch-size", "5000"], "batch_size"),
+        (["--anneal-fraction", "1.5"], "anneal_fraction"),
+        (["--out", "."], "not empty"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(tmp_path, capsys, extra, needle):
@@ -124,6 +131,25 @@ def test_user_data_fit_without_ground_truth(tmp_path, capsys):
     assert main(args) == 0
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert "mcc" not in metrics and metrics["n_edges_action_graph"] >= 0
+
+
+def test_a_saved_dataset_is_read_memory_mapped(tmp_path, capsys, monkeypatch):
+    from latentgraph.data import Dataset, make_mechanism_dataset
+
+    path = make_mechanism_dataset("action_sparsity_non_trivial", n_samples=2000).save(
+        tmp_path / "saved.npz"
+    )
+    opened = []
+    original = Dataset.load.__func__
+
+    def load(cls, file, *, mmap=False):
+        opened.append(mmap)
+        return original(cls, file, mmap=mmap)
+
+    monkeypatch.setattr(Dataset, "load", classmethod(load))
+    args = [*TINY_FIT[:2], "--data", str(path), *TINY_FIT[4:], "--out", str(tmp_path / "r")]
+    assert main(args) == 0 and opened == [True]
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["mcc"] > 0
 
 
 def test_demo_runs_and_prints_the_comparison(tmp_path, capsys):

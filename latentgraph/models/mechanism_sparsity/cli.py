@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import zipfile
 
 from latentgraph.families import Family, register
 from latentgraph.inference.svi_torch import TrainConfig
@@ -17,7 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = data.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="a synthetic dataset name (see `latentgraph datasets`)")
     source.add_argument(
-        "--data", metavar="FILE.npz", help="your own data: x, optional actions, z, graphs"
+        "--data",
+        metavar="FILE.npz",
+        help="your own data (x, optional actions, z, graphs) or a Dataset.save file (memory-mapped)",
     )
     data.add_argument(
         "--graph-density",
@@ -101,13 +104,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def _is_saved_dataset(path: str) -> bool:
+    """Whether ``path`` is a :meth:`Dataset.save` archive (anything else goes to ``load_npz``)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "format_version.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def load_dataset(args: argparse.Namespace):
     """The dataset the arguments name (a generator name or a user ``.npz``)."""
-    from latentgraph.data import load_npz, make_mechanism_dataset
+    from latentgraph.data import Dataset, load_npz, make_mechanism_dataset
 
     if args.data is not None:
         if args.graph_density is not None:
             raise ValueError("--graph-density applies to synthetic datasets, not to --data files")
+        if _is_saved_dataset(args.data):  # written by Dataset.save: split already, mapped lazily
+            return Dataset.load(args.data, mmap=True)
         return load_npz(args.data, seed=args.data_seed)
     return make_mechanism_dataset(
         args.dataset,

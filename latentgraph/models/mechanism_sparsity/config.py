@@ -6,6 +6,7 @@ Defaults are the official sizes of Lachapelle et al. (2024, arXiv 2401.04890; sp
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -60,18 +61,27 @@ class MechanismSparsityConfig:
     def __post_init__(self) -> None:
         for name in ("n_latents", "n_obs", "n_steps"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.n_latents > self.n_obs:
+            raise ValueError(
+                f"n_latents must be <= n_obs = {self.n_obs} (the mixing x = f(z) must be "
+                f"injective to identify z), got {self.n_latents}"
+            )
         if not isinstance(self.n_actions, int) or self.n_actions < 0:
             raise ValueError(f"n_actions must be a non-negative int, got {self.n_actions!r}")
         if self.n_steps > 2:
             raise ValueError(f"n_steps must be 1 or 2 (one lag), got {self.n_steps}")
         if self.n_steps == 1 and self.n_actions == 0:
             raise ValueError("n_actions must be > 0 when n_steps == 1: nothing drives the latents")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if not self.beta >= 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        for name, low in (("temperature", "> 0"), ("beta", ">= 0")):
+            value = getattr(self, name)
+            if not (
+                isinstance(value, float | int)
+                and math.isfinite(value)
+                and (value > 0 if low == "> 0" else value >= 0)
+            ):
+                raise ValueError(f"{name} must be a finite number {low}, got {value!r}")
 
     @property
     def has_latent_graph(self) -> bool:

@@ -76,7 +76,8 @@ def model_config_for(
 ) -> MechanismSparsityConfig:
     """The model configuration matching a dataset's dimensions (``d_z`` from its ground truth)."""
     _require(dataset, Dataset, "dataset")
-    n_latents = overrides.pop("n_latents", None) or dataset.n_latents
+    n_latents = overrides.pop("n_latents", None)
+    n_latents = dataset.n_latents if n_latents is None else n_latents
     if n_latents is None:
         raise ValueError(
             "n_latents is unknown for this dataset (no true latents or graphs): pass n_latents"
