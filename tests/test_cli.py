@@ -68,13 +68,15 @@ def test_existing_folder_is_refused_without_overwrite(tmp_path, capsys):
         (["--batch-size", "5000"], "batch_size"),
         (["--anneal-fraction", "1.5"], "anneal_fraction"),
         (["--out", "."], "not empty"),
+        (["--seed", "-1"], "seed"),
+        (["--dual-lr", "0"], "dual_lr"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(tmp_path, capsys, extra, needle):
     args = [*TINY_FIT, "--out", str(tmp_path / "run"), *extra]
     assert main(args) == 2
     assert needle in _error_line(capsys)
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert not (tmp_path / "run").exists()  # checked before anything is written
 
 
 def _npz(path, **arrays):

@@ -72,6 +72,7 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         for name in (
+            "seed",
             "log_every",
             "eval_every",
             "checkpoint_every",
@@ -85,11 +86,13 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if self.lr_decay not in ("none", "cosine"):
             raise ValueError(f"lr_decay must be 'none' or 'cosine', got {self.lr_decay!r}")
-        if not 0 < self.recovery_lr_factor < 1:
+        if not (isinstance(self.recovery_lr_factor, float) and 0 < self.recovery_lr_factor < 1):
             raise ValueError(
                 f"recovery_lr_factor must be in (0, 1), got {self.recovery_lr_factor!r}"
             )
-        if not 0 <= self.final_lr_fraction <= 1:
+        if not (
+            isinstance(self.final_lr_fraction, float | int) and 0 <= self.final_lr_fraction <= 1
+        ):
             raise ValueError(f"final_lr_fraction must be in [0, 1], got {self.final_lr_fraction!r}")
 
     def lr_factor(self, step: int) -> float:

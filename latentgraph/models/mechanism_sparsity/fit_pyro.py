@@ -15,6 +15,7 @@ import torch
 
 from latentgraph.data import Dataset
 from latentgraph.graphs import EdgeBeliefs
+from latentgraph.inference.devices_torch import resolve_device
 from latentgraph.inference.lagrangian_torch import DualAscent, EdgeCountConstraint
 from latentgraph.inference.schedules import LinearSchedule
 from latentgraph.inference.svi_torch import History, TrainConfig, train
@@ -62,6 +63,12 @@ class SparsitySettings:
             raise ValueError(f"penalty must be a finite number >= 0, got {self.penalty!r}")
         if not 0 <= self.anneal_fraction <= 1:
             raise ValueError(f"anneal_fraction must be in [0, 1], got {self.anneal_fraction!r}")
+        if not (
+            isinstance(self.dual_lr, float | int)
+            and self.dual_lr > 0
+            and math.isfinite(self.dual_lr)
+        ):
+            raise ValueError(f"dual_lr must be a positive finite number, got {self.dual_lr!r}")
         if self.graph_lr is not None and not (self.graph_lr > 0 and math.isfinite(self.graph_lr)):
             raise ValueError(f"graph_lr must be a positive finite number, got {self.graph_lr!r}")
 
@@ -184,6 +191,28 @@ def constraint_bounds(
     return bounds
 
 
+def check_fit_arguments(
+    dataset: Dataset,
+    config: MechanismSparsityConfig,
+    sparsity: SparsitySettings,
+    train_config: TrainConfig,
+) -> dict[str, float]:
+    """Every check :func:`fit` makes before it builds anything; returns the edge bounds.
+
+    Callers that write files (the run folder) call this first, so bad input never leaves a
+    half-made run behind.
+    """
+    _require(train_config, TrainConfig, "train_config")
+    bounds = constraint_bounds(dataset, config, sparsity)
+    n_train = len(dataset.split("train")["x"])
+    if train_config.batch_size > n_train:
+        raise ValueError(
+            f"batch_size must be <= the {n_train} training samples, got {train_config.batch_size}"
+        )
+    resolve_device(train_config.device)
+    return bounds
+
+
 def fit(
     dataset: Dataset,
     *,
@@ -206,10 +235,8 @@ def fit(
             ``train_config.checkpoint_every`` steps and at the end).
         resume: continue from ``checkpoint_path`` when it exists (exactly, on the same device).
     """
-    _require(dataset, Dataset, "dataset")
-    _require(train_config, TrainConfig, "train_config")
     config = model_config or model_config_for(dataset)
-    bounds = constraint_bounds(dataset, config, sparsity)
+    bounds = check_fit_arguments(dataset, config, sparsity, train_config)
     torch.manual_seed(train_config.seed)  # the initial weights depend on the seed alone
     vae = MechanismSparsityVAE(config)
     anneal = int(round(sparsity.anneal_fraction * train_config.steps))

@@ -25,7 +25,7 @@ from latentgraph.models.mechanism_sparsity.evaluate import Evaluation, evaluate
 from latentgraph.models.mechanism_sparsity.fit_pyro import (
     FittedMechanismSparsity,
     SparsitySettings,
-    constraint_bounds,
+    check_fit_arguments,
     fit,
 )
 from latentgraph.report import draw_training_curves, markdown_table, write_report
@@ -55,7 +55,7 @@ def run_fit(
     training continues from its ``checkpoint.pt`` (from step 0 if it was killed before the
     first checkpoint) and ends exactly as an uninterrupted run would.
     """
-    constraint_bounds(dataset, model_config, sparsity)  # every check before any file is written
+    check_fit_arguments(dataset, model_config, sparsity, train_config)  # before any file is written
     out = prepare_run_dir(out, overwrite=overwrite, resume=resume)
     run_config = {
         "family": "mechanism-sparsity",
