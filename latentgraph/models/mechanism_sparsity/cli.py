@@ -11,6 +11,7 @@ from latentgraph.models.mechanism_sparsity.config import SPARSITY_MODES, Network
 from latentgraph.models.mechanism_sparsity.fit_pyro import SparsitySettings, model_config_for
 
 SIZES = {"official": NetworkSizes, "small": demo_sizes}
+BACKENDS = ("pyro", "numpyro")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,6 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="steps between checkpoints (0: auto, 1000 or a tenth of the steps)",
     )
+    train.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="pyro",
+        help="pyro (PyTorch) or numpyro (JAX, many steps per dispatch; no --resume yet)",
+    )
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="run folder (must not exist or be empty)"
     )
@@ -158,7 +165,12 @@ def run(args: argparse.Namespace) -> dict:
         checkpoint_every=checkpoint_every,
         progress=not args.no_progress,
     )
-    from latentgraph.inference.devices_torch import resolve_device
+    if args.backend == "numpyro":
+        if args.resume:
+            raise ValueError("--resume is not supported by the numpyro backend yet")
+        from latentgraph.inference.devices_jax import resolve_jax_device as resolve_device
+    else:
+        from latentgraph.inference.devices_torch import resolve_device
 
     resolve_device(args.device)
     dataset = load_dataset(args)
@@ -189,6 +201,7 @@ def run(args: argparse.Namespace) -> dict:
         overwrite=args.overwrite,
         resume=args.resume,
         dataset_args=dataset_args,
+        backend=args.backend,
     )
 
 

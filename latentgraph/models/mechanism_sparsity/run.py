@@ -1,6 +1,7 @@
 """One mechanism-sparsity fit, from a dataset to a complete run folder.
 
-Writes ``metrics.json``, ``config.json``, ``checkpoint.pt``, ``learned_<graph>.gml`` and
+Writes ``metrics.json``, ``config.json``, ``checkpoint.pt`` (``checkpoint_numpyro.npz`` with
+the numpyro backend), ``learned_<graph>.gml`` and
 ``true_<graph>.gml``, ``z_test.npy`` (encoded test latents, ``(n, T, d_z)``), figures and
 ``report.md`` (ARCHITECTURE.md, contract 2).
 """
@@ -47,6 +48,7 @@ def run_fit(
     overwrite: bool = False,
     resume: bool = False,
     dataset_args: dict | None = None,
+    backend: str = "pyro",
 ) -> dict:
     """Fit, evaluate on the test split and write the run folder; returns ``metrics``.
 
@@ -54,12 +56,26 @@ def run_fit(
     hold a run with the same settings (device, progress bar and checkpoint interval may differ);
     training continues from its ``checkpoint.pt`` (from step 0 if it was killed before the
     first checkpoint) and ends exactly as an uninterrupted run would.
+
+    ``backend`` is ``"pyro"`` or ``"numpyro"`` (:mod:`.fit_numpyro`; no ``resume`` yet, and its
+    checkpoint is the final parameters in ``checkpoint_numpyro.npz``).
     """
-    check_fit_arguments(dataset, model_config, sparsity, train_config)  # before any file is written
+    if backend not in ("pyro", "numpyro"):
+        raise ValueError(f"backend must be 'pyro' or 'numpyro', got {backend!r}")
+    if backend == "numpyro":
+        from latentgraph.models.mechanism_sparsity import fit_numpyro
+
+        if resume:
+            raise ValueError("resume is not supported by the numpyro backend yet")
+        check, fit_backend = fit_numpyro.check_fit_arguments, fit_numpyro.fit
+        checkpoint_name = "checkpoint_numpyro.npz"
+    else:
+        check, fit_backend, checkpoint_name = check_fit_arguments, fit, "checkpoint.pt"
+    check(dataset, model_config, sparsity, train_config)  # before any file is written
     out = prepare_run_dir(out, overwrite=overwrite, resume=resume)
     run_config = {
         "family": "mechanism-sparsity",
-        "backend": "pyro",
+        "backend": backend,
         "dataset": {"name": dataset.name, **(dataset_args or {}), "info": dataset.info},
         "sparsity": asdict(sparsity),
         "train": asdict(train_config),
@@ -78,13 +94,13 @@ def run_fit(
         keep = ("mcc", "shd", "n_edges_learned")
         return {k: result.metrics[k] for k in keep if k in result.metrics}
 
-    fitted = fit(
+    fitted = fit_backend(
         dataset,
         model_config=model_config,
         sparsity=sparsity,
         train_config=train_config,
         evaluate=periodic,
-        checkpoint_path=out / "checkpoint.pt",
+        checkpoint_path=out / checkpoint_name,
         resume=resume,
     )
     result = evaluate(fitted, dataset, "test")
