@@ -1,7 +1,7 @@
 """The ``latentgraph`` command line (ARCHITECTURE.md, contract 1).
 
-``latentgraph demo [--out DIR]``, ``latentgraph fit <family> ... --out DIR`` and
-``latentgraph datasets``. Errors in user input print one line on stderr and exit with code 2;
+``latentgraph demo [--out DIR]``, ``latentgraph fit <family> ... --out DIR``,
+``latentgraph sweep <family> ... --out DIR`` and ``latentgraph datasets``. Errors in user input print one line on stderr and exit with code 2;
 a run whose loss becomes NaN stops with one line and exit code 1; set ``LATENTGRAPH_DEBUG=1``
 to see the traceback instead.
 """
@@ -42,6 +42,13 @@ def _build_parser() -> argparse.ArgumentParser:
     fit_families = fit.add_subparsers(dest="family", required=True, metavar="FAMILY")
     for family in families().values():
         family.add_arguments(fit_families.add_parser(family.name, help=family.help))
+    sweep = commands.add_parser(
+        "sweep", help="train seeds x sparsity settings together and select one by UDR"
+    )
+    sweep_families = sweep.add_subparsers(dest="family", required=True, metavar="FAMILY")
+    for family in families().values():
+        if family.sweep is not None:
+            family.add_sweep_arguments(sweep_families.add_parser(family.name, help=family.help))
     commands.add_parser("datasets", help="list the synthetic datasets")
     return parser
 
@@ -64,6 +71,15 @@ def _run(args: argparse.Namespace) -> int:
         shown = {k: metrics[k] for k in ("mcc", "shd", "n_edges_learned", "wall_s") if k in metrics}
         print("  ".join(f"{k}={v:.4g}" for k, v in shown.items()))
         print(f"run folder: {args.out}")
+    elif args.command == "sweep":
+        from latentgraph.families import families
+
+        summary = families()[args.family].sweep(args)
+        print(
+            f"selected {summary['setting_name']}={summary['selected']:g} by UDR; "
+            + "  ".join(f"{k}: UDR {v:.3f}" for k, v in summary["udr"].items())
+        )
+        print(f"sweep folder: {args.out}")
     elif args.command == "datasets":
         from latentgraph.data import MECHANISM_DATASETS
 

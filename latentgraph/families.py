@@ -17,10 +17,15 @@ _BUILTIN_MODULES = ("latentgraph.models.mechanism_sparsity.cli",)
 
 @dataclass(frozen=True)
 class Family:
+    """A model family: ``latentgraph fit <name>`` options and entry point, and optionally
+    ``latentgraph sweep <name>`` (many runs, label-free selection)."""
+
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], dict]
+    add_sweep_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    sweep: Callable[[argparse.Namespace], dict] | None = None
 
 
 _FAMILIES: dict[str, Family] = {}

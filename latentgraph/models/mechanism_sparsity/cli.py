@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import zipfile
+from functools import partial
 
 from latentgraph.families import Family, register
 from latentgraph.inference.svi_torch import TrainConfig
@@ -14,7 +15,10 @@ SIZES = {"official": NetworkSizes, "small": demo_sizes}
 BACKENDS = ("pyro", "numpyro")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
+    """Options of ``latentgraph fit mechanism-sparsity`` (``sweep=True``: of ``latentgraph
+    sweep mechanism-sparsity``, with ``--bounds``/``--penalties`` and ``--seeds`` instead of
+    ``--bound``/``--penalty`` and ``--seed``)."""
     data = parser.add_argument_group("data")
     source = data.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="a synthetic dataset name (see `latentgraph datasets`)")
@@ -52,12 +56,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument("--sizes", choices=sorted(SIZES), default="official", help="network sizes")
     model.add_argument("--sparsity", choices=SPARSITY_MODES, default="constraint")
-    model.add_argument(
-        "--bound", type=float, default=None, metavar="B", help="edge bound (default: true count)"
-    )
-    model.add_argument(
-        "--penalty", type=float, default=1.0, metavar="L", help="penalty lambda (= -prior log-odds)"
-    )
+    if sweep:
+        model.add_argument(
+            "--bounds",
+            type=_numbers,
+            default=None,
+            metavar="B1,B2,...",
+            help="edge bounds to sweep",
+        )
+        model.add_argument(
+            "--penalties",
+            type=_numbers,
+            default=None,
+            metavar="L1,L2,...",
+            help="penalties to sweep",
+        )
+    else:
+        model.add_argument(
+            "--bound",
+            type=float,
+            default=None,
+            metavar="B",
+            help="edge bound (default: true count)",
+        )
+        model.add_argument(
+            "--penalty",
+            type=float,
+            default=1.0,
+            metavar="L",
+            help="penalty lambda (= -prior log-odds)",
+        )
     model.add_argument("--dual-lr", type=float, default=5e-4)
     model.add_argument(
         "--anneal-fraction",
@@ -76,25 +104,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--batch-size", type=int, default=1024)
     train.add_argument("--lr", type=float, default=5e-4)
     train.add_argument("--lr-decay", choices=("none", "cosine"), default="none")
-    train.add_argument(
-        "--seed", type=int, default=0, metavar="S", help="training seed (weights, masks, batches)"
-    )
+    if sweep:
+        train.add_argument(
+            "--seeds", type=int, default=3, metavar="K", help="seeds 0..K-1 per setting"
+        )
+    else:
+        train.add_argument(
+            "--seed",
+            type=int,
+            default=0,
+            metavar="S",
+            help="training seed (weights, masks, batches)",
+        )
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     train.add_argument(
         "--eval-every", type=int, default=0, help="steps between validation metrics (0: auto)"
     )
-    train.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=0,
-        metavar="N",
-        help="steps between checkpoints (0: auto, 1000 or a tenth of the steps)",
-    )
+    if not sweep:
+        train.add_argument(
+            "--checkpoint-every",
+            type=int,
+            default=0,
+            metavar="N",
+            help="steps between checkpoints (0: auto, 1000 or a tenth of the steps)",
+        )
     train.add_argument(
         "--backend",
         choices=BACKENDS,
-        default="pyro",
-        help="pyro (PyTorch) or numpyro (JAX, many steps per dispatch; no --resume yet)",
+        default="numpyro" if sweep else "pyro",
+        help="numpyro (JAX; a sweep trains all runs in one vmapped program) or pyro"
+        if sweep
+        else "pyro (PyTorch) or numpyro (JAX, many steps per dispatch; no --resume yet)",
     )
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="run folder (must not exist or be empty)"
@@ -103,12 +143,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     existing.add_argument(
         "--overwrite", action="store_true", help="write into an existing, non-empty DIR"
     )
-    existing.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in DIR from its last checkpoint (same arguments)",
-    )
+    if not sweep:
+        existing.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the run in DIR from its last checkpoint (same arguments)",
+        )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _numbers(text: str) -> list[float]:
+    """``"10,15,20"`` -> ``[10.0, 15.0, 20.0]`` (an argparse type)."""
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
 
 
 def _is_saved_dataset(path: str) -> bool:
@@ -205,11 +256,63 @@ def run(args: argparse.Namespace) -> dict:
     )
 
 
+def sweep(args: argparse.Namespace) -> dict:
+    """``latentgraph sweep mechanism-sparsity``: seeds x bounds (or penalties), UDR selection."""
+    from latentgraph.models.mechanism_sparsity.sweep import check_sweep_arguments, run_sweep
+
+    if args.sparsity == "none":
+        raise ValueError("--sparsity none has nothing to sweep; use constraint or penalty")
+    values = args.bounds if args.sparsity == "constraint" else args.penalties
+    flag = "--bounds" if args.sparsity == "constraint" else "--penalties"
+    if not values:
+        raise ValueError(f"{flag} is required with --sparsity {args.sparsity} (e.g. {flag} 10,20)")
+    if args.seeds < 2:
+        raise ValueError(f"seeds must be >= 2 (UDR compares seeds), got {args.seeds}")
+    seeds = list(range(args.seeds))
+    check_sweep_arguments(seeds, values)
+    base = SparsitySettings(
+        mode=args.sparsity,
+        dual_lr=args.dual_lr,
+        graph_lr=args.graph_lr,
+        anneal_fraction=args.anneal_fraction,
+    )
+    for value in values:  # validate every setting before any data is generated
+        SparsitySettings(**{**base.__dict__, "bound" if flag == "--bounds" else "penalty": value})
+    train_config = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_decay=args.lr_decay,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    dataset = load_dataset(args)
+    model_config = model_config_for(
+        dataset,
+        SIZES[args.sizes](),
+        n_latents=args.n_latents,
+        straight_through=args.straight_through,
+    )
+    return run_sweep(
+        dataset,
+        args.out,
+        model_config=model_config,
+        sparsity=base,
+        values=values,
+        seeds=seeds,
+        train_config=train_config,
+        backend=args.backend,
+        overwrite=args.overwrite,
+    )
+
+
 FAMILY = register(
     Family(
         name="mechanism-sparsity",
         help="sparse action/temporal graphs identify latents (Lachapelle et al., 2024)",
         add_arguments=add_arguments,
         run=run,
+        add_sweep_arguments=partial(add_arguments, sweep=True),
+        sweep=sweep,
     )
 )
