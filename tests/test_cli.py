@@ -31,7 +31,7 @@ def test_fit_writes_the_run_folder(tmp_path, capsys):
     assert REQUIRED_METRICS <= metrics.keys()
     assert metrics["steps"] == 12 and metrics["device"] == "cpu"
     for name in (
-        "config.json", "checkpoint.pt", "learned_action_graph.gml", "true_action_graph.gml",
+        "config.json", "checkpoint.pt", "learned_action_graph.gml", "true_action_graph.gml", "posterior.nc",
         "z_test.npy", "graph_action_graph.png", "correlation.png", "training.png", "report.md",
     ):  # fmt: skip
         assert (out / name).is_file(), name

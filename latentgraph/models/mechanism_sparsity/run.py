@@ -2,7 +2,8 @@
 
 Writes ``metrics.json``, ``config.json``, ``checkpoint.pt`` (``checkpoint_numpyro.npz`` with
 the numpyro backend), ``learned_<graph>.gml`` and
-``true_<graph>.gml``, ``z_test.npy`` (encoded test latents, ``(n, T, d_z)``), figures and
+``true_<graph>.gml``, ``z_test.npy`` (encoded test latents, ``(n, T, d_z)``), ``posterior.nc``
+(the ArviZ DataTree of the fit's posterior, :mod:`latentgraph.inference.posterior`), figures and
 ``report.md`` (ARCHITECTURE.md, contract 2).
 """
 
@@ -20,6 +21,7 @@ from latentgraph.graphs import (
     entanglement_graph,
     guaranteed_disentangled,
 )
+from latentgraph.inference.posterior import save_posterior
 from latentgraph.inference.svi_torch import TrainConfig
 from latentgraph.models.mechanism_sparsity.config import MechanismSparsityConfig
 from latentgraph.models.mechanism_sparsity.evaluate import Evaluation, evaluate
@@ -34,6 +36,9 @@ from latentgraph.runs import check_same_run, prepare_run_dir, write_json, write_
 
 RESUME_MAY_CHANGE = ("train.progress", "train.device", "train.checkpoint_every")
 """Settings that do not change a run's numbers (on one device) and so may differ on resume."""
+
+POSTERIOR_DRAWS, POSTERIOR_OBS = 100, 200
+"""Guide draws and test samples kept in ``posterior.nc`` (a few MB at most)."""
 
 HEADLINE = ("mcc", "mcc_spearman", "linear_r", "consistency_r", "shd", "n_edges_learned")
 
@@ -124,9 +129,22 @@ def run_fit(
         },
     )
     write_npy(out / "z_test.npy", result.z_hat)
+    _write_posterior(out, dataset, fitted, backend, seed=train_config.seed)
     _write_graphs_and_figures(out, result)
     _write_report(out, dataset, fitted, result, metrics)
     return metrics
+
+
+def _write_posterior(out: Path, dataset: Dataset, fitted, backend: str, *, seed: int) -> None:
+    """``posterior.nc``: the ArviZ DataTree of guide draws on the first test samples."""
+    if backend == "numpyro":
+        from latentgraph.models.mechanism_sparsity.posterior_numpyro import posterior_tree
+    else:
+        from latentgraph.models.mechanism_sparsity.posterior_pyro import posterior_tree
+    tree = posterior_tree(
+        fitted, dataset, "test", num_samples=POSTERIOR_DRAWS, max_obs=POSTERIOR_OBS, seed=seed
+    )
+    save_posterior(tree, out / "posterior.nc")
 
 
 def _write_graphs_and_figures(out: Path, result: Evaluation) -> None:
