@@ -34,6 +34,13 @@ def test_each_swept_run_matches_its_single_fit(toy):
     for a, b in zip(jax.tree.leaves(swept[3].params), jax.tree.leaves(single.params), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
     assert swept[0].bounds == {"action_graph": 2.0} and swept[3].bounds == {"action_graph": 6.0}
+    # Batched arithmetic (vmap, the GPU path) and the CPU path (lax.map) train the same runs.
+    batched = fit_many(toy, model_config=model_config_for(toy, demo_sizes()), settings=settings,
+                       seeds=[0, 1], train_config=config, chunk_steps=10, strategy="vmap")  # fmt: skip
+    for a, b in zip(
+        jax.tree.leaves(batched[3].params), jax.tree.leaves(swept[3].params), strict=True
+    ):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="share graph_lr"):
         fit_many(toy, settings=[settings[0], replace(settings[1], graph_lr=0.5)], seeds=[0],
                  train_config=config)  # fmt: skip

@@ -52,10 +52,15 @@ def _where_alive(alive, new, old):
     return jnp.where(alive.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
 
 
-@partial(jax.jit, static_argnames=("objective", "settings", "n_steps"))
-def _sweep_chunk(states, data, hypers, *, objective, settings, n_steps):
+STRATEGIES = ("auto", "vmap", "map")
+
+
+@partial(jax.jit, static_argnames=("objective", "settings", "n_steps", "strategy"))
+def _sweep_chunk(states, data, hypers, *, objective, settings, n_steps, strategy):
     chunk = partial(run_chunk, objective=objective, settings=settings, n_steps=n_steps)
-    return jax.vmap(chunk, in_axes=(0, None, 0))(states, data, hypers)
+    if strategy == "vmap":
+        return jax.vmap(chunk, in_axes=(0, None, 0))(states, data, hypers)
+    return jax.lax.map(lambda run: chunk(run[0], data, run[1]), (states, hypers))
 
 
 def fit_many(
@@ -66,6 +71,7 @@ def fit_many(
     seeds: Sequence[int],
     train_config: TrainConfig = TrainConfig(),
     chunk_steps: int = 250,
+    strategy: str = "auto",
 ) -> list[FittedMechanismSparsityNumPyro]:
     """Train every ``(setting, seed)`` run together; returns them in the order
     ``[(s, seed) for s in settings for seed in seeds]``.
@@ -79,6 +85,10 @@ def fit_many(
         seeds: the training seeds of every setting.
         chunk_steps: steps per dispatch (the largest divisor of ``train_config.steps`` not above
             it is used, so every dispatch has the same compiled shape).
+        strategy: how one program advances the runs: ``"vmap"`` (batched arithmetic across
+            runs: the win on a GPU), ``"map"`` (``jax.lax.map``: the runs one after another
+            inside the program; on a compute-bound CPU batched matrix products are slower than
+            plain ones, see BENCHMARKS.md), or ``"auto"`` (vmap on an accelerator, map on the CPU).
 
     A run whose loss or gradient becomes non-finite is not rolled back (the others go on); it
     is returned with an event ``{"step", "diverged": True}`` in ``history.events`` and frozen
@@ -86,6 +96,8 @@ def fit_many(
     """
     if not settings or not seeds:
         raise ValueError("settings and seeds must each hold at least one entry")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     for name in STATIC_FIELDS:
         values = {getattr(s, name) for s in settings}
         if len(values) > 1:
@@ -125,6 +137,8 @@ def fit_many(
             )
         )
     device = starts[0].jax_device
+    if strategy == "auto":
+        strategy = "map" if device.platform == "cpu" else "vmap"
     states, hypers = jax.device_put((_stack(states), _stack(hypers)), device)
     data = jax.device_put(_train_arrays(dataset, config), device)
     length = max(d for d in range(1, min(chunk_steps, train_config.steps) + 1)
@@ -137,7 +151,13 @@ def fit_many(
                disable=not train_config.progress, dynamic_ncols=True)  # fmt: skip
     while done < train_config.steps:
         new_states, logs = _sweep_chunk(
-            states, data, hypers, objective=objective, settings=svi_settings, n_steps=length
+            states,
+            data,
+            hypers,
+            objective=objective,
+            settings=svi_settings,
+            n_steps=length,
+            strategy=strategy,
         )
         logs = jax.device_get(logs)
         finite = np.asarray(logs.pop("finite")).all(axis=1) & alive
