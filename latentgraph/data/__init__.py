@@ -4,6 +4,7 @@ Nothing here imports torch or JAX (STYLE.md, point 3).
 """
 
 from latentgraph.data.dataset import Dataset
+from latentgraph.data.linear_scm import context_index, linear_scm_moments, make_linear_scm_dataset
 from latentgraph.data.mechanism import (
     MECHANISM_DATASETS,
     list_mechanism_datasets,
@@ -26,12 +27,15 @@ __all__ = [
     "MECHANISM_DATASETS",
     "Dataset",
     "MixingMLP",
+    "context_index",
     "frequencies_and_phases",
     "k2_variance",
     "linear_action_mean",
+    "linear_scm_moments",
     "linear_temporal_mean",
     "list_mechanism_datasets",
     "load_npz",
+    "make_linear_scm_dataset",
     "make_mechanism_dataset",
     "mixing_function",
     "named_graph",
