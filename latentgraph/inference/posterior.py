@@ -136,6 +136,22 @@ def mechanism_posterior_tree(
     return tree
 
 
+def split_posterior_tree(
+    sample, fitted, dataset, split: str, *, num_samples: int, max_obs: int, seed: int, backend: str
+):
+    """The tree of ``sample(fitted, x, actions, num_samples=, seed=)`` (a backend's guide
+    sampler) on the first ``max_obs`` samples of ``dataset``'s ``split``."""
+    if not isinstance(max_obs, int) or isinstance(max_obs, bool) or max_obs < 1:
+        raise ValueError(f"max_obs must be a positive int, got {max_obs!r}")
+    data = dataset.split(split)
+    x = np.asarray(data["x"][:max_obs])
+    actions = np.asarray(data["actions"][:max_obs]) if "actions" in data else None
+    draws = sample(fitted, x, actions, num_samples=num_samples, seed=seed)
+    attrs = {"backend": backend, "dataset": dataset.name, "split": split,
+             "sparsity_mode": fitted.sparsity.mode}  # fmt: skip
+    return mechanism_posterior_tree(**draws, observed=x, actions=actions, attrs=attrs)
+
+
 def save_posterior(tree, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """Write ``tree`` as netCDF (HDF5) to ``path`` atomically (temporary file, then rename)."""
     path = Path(path)

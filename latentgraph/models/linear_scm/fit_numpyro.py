@@ -38,6 +38,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -247,19 +248,19 @@ def climbed_starts(
 
     def climb(position):
         def step(carry, _):
-            position, state = carry
-            updates, state = optimizer.update(jax.grad(potential_fn)(position), state, position)
-            proposal = optax.apply_updates(position, updates)
-            inside = jnp.isfinite(potential_fn(proposal))
-            position = jax.tree.map(
-                lambda new, old: jnp.where(inside, new, old), proposal, position
-            )
-            return (position, state), None
+            position, last_inside, state = carry
+            energy, grad = jax.value_and_grad(potential_fn)(position)
+            # a step that left the support (energy +inf) is undone
+            inside = jnp.isfinite(energy)
+            position = jax.tree.map(partial(jnp.where, inside), position, last_inside)
+            grad = jax.tree.map(lambda g: jnp.where(inside, g, 0.0), grad)
+            updates, state = optimizer.update(grad, state, position)
+            return (optax.apply_updates(position, updates), position, state), None
 
-        (position, _), _ = jax.lax.scan(
-            step, (position, optimizer.init(position)), None, length=steps
-        )
-        return position
+        carry = (position, position, optimizer.init(position))
+        (last, last_inside, _), _ = jax.lax.scan(step, carry, None, length=steps)
+        inside = jnp.isfinite(potential_fn(last))
+        return jax.tree.map(partial(jnp.where, inside), last, last_inside)
 
     chain_keys = jax.random.split(jax.random.fold_in(key, 1), num_chains)
     return jax.jit(jax.vmap(lambda chain_key: climb(start(chain_key))))(chain_keys)

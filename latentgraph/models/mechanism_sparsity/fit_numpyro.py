@@ -28,8 +28,10 @@ from latentgraph.inference.svi_torch import History, TrainConfig
 from latentgraph.models.mechanism_sparsity.config import MechanismSparsityConfig
 from latentgraph.models.mechanism_sparsity.fit_pyro import (
     SparsitySettings,
-    constraint_bounds,
     model_config_for,
+)
+from latentgraph.models.mechanism_sparsity.fit_pyro import (
+    check_fit_arguments as shared_fit_checks,
 )
 from latentgraph.models.mechanism_sparsity.numpyro_model import NumPyroMechanismSparsityVAE
 from latentgraph.models.mechanism_sparsity.objective_numpyro import MechanismSparsityObjective
@@ -114,16 +116,7 @@ def check_fit_arguments(
 ) -> dict[str, float]:
     """Every check :func:`fit` makes before it builds anything; returns the edge bounds (as
     :func:`.fit_pyro.check_fit_arguments`, with the device resolved by JAX)."""
-    if not isinstance(train_config, TrainConfig):
-        raise TypeError(f"train_config must be a TrainConfig, got {type(train_config).__name__}")
-    bounds = constraint_bounds(dataset, config, sparsity)
-    n_train = len(dataset.split("train")["x"])
-    if train_config.batch_size > n_train:
-        raise ValueError(
-            f"batch_size must be <= the {n_train} training samples, got {train_config.batch_size}"
-        )
-    resolve_jax_device(train_config.device)
-    return bounds
+    return shared_fit_checks(dataset, config, sparsity, train_config, resolve=resolve_jax_device)
 
 
 def untrained(

@@ -196,11 +196,14 @@ def check_fit_arguments(
     config: MechanismSparsityConfig,
     sparsity: SparsitySettings,
     train_config: TrainConfig,
+    *,
+    resolve=resolve_device,
 ) -> dict[str, float]:
     """Every check :func:`fit` makes before it builds anything; returns the edge bounds.
 
     Callers that write files (the run folder) call this first, so bad input never leaves a
-    half-made run behind.
+    half-made run behind. ``resolve`` checks ``train_config.device`` for the backend (torch's
+    :func:`resolve_device` here; the NumPyro fit passes JAX's).
     """
     _require(train_config, TrainConfig, "train_config")
     bounds = constraint_bounds(dataset, config, sparsity)
@@ -209,7 +212,7 @@ def check_fit_arguments(
         raise ValueError(
             f"batch_size must be <= the {n_train} training samples, got {train_config.batch_size}"
         )
-    resolve_device(train_config.device)
+    resolve(train_config.device)
     return bounds
 
 

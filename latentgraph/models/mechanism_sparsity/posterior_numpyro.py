@@ -15,7 +15,7 @@ from jax import random
 from numpyro import handlers
 
 from latentgraph.data import Dataset
-from latentgraph.inference.posterior import mechanism_posterior_tree
+from latentgraph.inference.posterior import split_posterior_tree
 
 
 def sample_posterior(
@@ -85,21 +85,8 @@ def posterior_tree(
 ):
     """The fit's posterior on the first ``max_obs`` samples of ``split`` as an ArviZ DataTree
     (see :func:`.posterior_pyro.posterior_tree`)."""
-    if not isinstance(max_obs, int) or isinstance(max_obs, bool) or max_obs < 1:
-        raise ValueError(f"max_obs must be a positive int, got {max_obs!r}")
-    data = dataset.split(split)
-    x = np.asarray(data["x"][:max_obs])
-    actions = np.asarray(data["actions"][:max_obs]) if "actions" in data else None
     with jax.default_device(fitted.jax_device):
-        draws = sample_posterior(fitted, x, actions, num_samples=num_samples, seed=seed)
-    return mechanism_posterior_tree(
-        **draws,
-        observed=x,
-        actions=actions,
-        attrs={
-            "backend": "numpyro",
-            "dataset": dataset.name,
-            "split": split,
-            "sparsity_mode": fitted.sparsity.mode,
-        },
-    )
+        return split_posterior_tree(
+            sample_posterior, fitted, dataset, split, num_samples=num_samples, max_obs=max_obs,
+            seed=seed, backend="numpyro",
+        )  # fmt: skip

@@ -15,7 +15,7 @@ import pyro
 import torch
 
 from latentgraph.data import Dataset
-from latentgraph.inference.posterior import mechanism_posterior_tree
+from latentgraph.inference.posterior import split_posterior_tree
 
 
 @torch.no_grad()
@@ -101,20 +101,7 @@ def posterior_tree(
         arviz.plot_forest(tree, var_names=["action_graph_probability"])
         arviz.summary(tree, var_names=["z"], kind="stats")
     """
-    if not isinstance(max_obs, int) or isinstance(max_obs, bool) or max_obs < 1:
-        raise ValueError(f"max_obs must be a positive int, got {max_obs!r}")
-    data = dataset.split(split)
-    x = np.asarray(data["x"][:max_obs])
-    actions = np.asarray(data["actions"][:max_obs]) if "actions" in data else None
-    draws = sample_posterior(fitted, x, actions, num_samples=num_samples, seed=seed)
-    return mechanism_posterior_tree(
-        **draws,
-        observed=x,
-        actions=actions,
-        attrs={
-            "backend": "pyro",
-            "dataset": dataset.name,
-            "split": split,
-            "sparsity_mode": fitted.sparsity.mode,
-        },
-    )
+    return split_posterior_tree(
+        sample_posterior, fitted, dataset, split, num_samples=num_samples, max_obs=max_obs,
+        seed=seed, backend="pyro",
+    )  # fmt: skip
