@@ -64,6 +64,7 @@ def run_graph(graph_seed: int, args: argparse.Namespace) -> dict:
         mixing=args.mixing,
         chain_method=args.chain_method,
         dense_mass=args.dense_mass,
+        init_steps=args.init_steps,
     )
     nuts_probs = edge_posterior(nuts).probs
     diagnostics = edge_diagnostics(nuts)
@@ -133,7 +134,9 @@ def render(payload: dict) -> str:
         f"{settings['edge_density']}, mixing **{settings['mixing']}**, default prior "
         f"(edge prob 0.3, spike 0.05, slab 1). NUTS: {settings['chains']} chains "
         f"({settings['chain_method']}, {'dense' if settings['dense_mass'] else 'diagonal'} "
-        f"mass matrix), {settings['warmup']} warmup + {settings['samples']} draws each; SVI: "
+        f"mass matrix, each chain climbing {settings.get('init_steps', 500)} Adam steps from its "
+        f"own random start first), {settings['warmup']} warmup + {settings['samples']} draws "
+        "each; SVI: "
         f"AutoMultivariateNormal, Adam lr {settings['svi_lr']} cosine-decayed over "
         f"{settings['svi_steps']} steps, 4 ELBO particles, 2000 draws; SVI PSIS k is the Pareto k "
         "of the importance weights p/q (Yao et al. 2018; < 0.7 is good). "
@@ -183,6 +186,7 @@ def main() -> None:
     parser.add_argument(
         "--dense-mass", action=argparse.BooleanOptionalAction, default=True, help="NUTS mass"
     )
+    parser.add_argument("--init-steps", type=int, default=500, help="Adam climb per chain")
     parser.add_argument("--svi-steps", type=int, default=5000)
     parser.add_argument("--svi-lr", type=float, default=0.02)
     parser.add_argument("--seed", type=int, default=0, help="inference seed")
@@ -229,6 +233,7 @@ def main() -> None:
             "warmup": args.warmup,
             "samples": args.samples,
             "dense_mass": args.dense_mass,
+            "init_steps": args.init_steps,
             "svi_steps": args.svi_steps,
             "svi_lr": args.svi_lr,
             "seed": args.seed,

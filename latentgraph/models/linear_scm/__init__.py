@@ -11,13 +11,17 @@ approximation against it.
 - :mod:`~latentgraph.models.linear_scm.fit_numpyro`: :func:`fit_nuts`, :func:`fit_svi`.
 - :mod:`~latentgraph.models.linear_scm.posterior`: the ArviZ DataTree, edge beliefs, R-hat/ESS.
 
-Known or learned mixing (the ``mixing`` argument of the fits). With ``A`` known the posterior
-over ``(W, omega, sigma_x)`` is unimodal in practice and NUTS mixes (the benchmark target).
-With ``A`` learned the model is still identifiable in theory (Squires et al. 2023; the scale
-and sign of every latent are pinned by its known intervention distribution), but the
-likelihood surface has many local optima (numerically: random restarts of a full-batch optimiser
-on the population likelihood end in distinct non-global optima), so independent chains need not
-meet: R-hat then flags the multimodality rather than certifying a posterior.
+Known or learned mixing (the ``mixing`` argument of the fits). With ``A`` known the latents
+are recoverable from ``x`` up to the observation noise, ``W`` is identified by the pair
+condition of Hyttinen et al. (2012), and exact inference works: on 10 random 4-latent graphs NUTS
+reached R-hat <= 1.005 on every edge weight, probability 1.000 on every true edge and <= 0.03
+on every absent one, and SVI found the same edges (``BENCHMARKS.md``). With ``A`` learned the
+model is still identifiable (Squires et al. 2023; each latent's scale and sign are pinned by its
+known intervention distribution), but its posterior has poor local modes: Adam climbs from 32
+random starts end at log densities thousands of nats apart, NUTS had one chain of four stuck
+away from the others on 1-2 of 5 graphs (R-hat 1.53, flagged), and SVI found the NUTS edges on
+1 of 5. With a learned mixing, treat the fit as a check of identifiability with R-hat (and the
+SVI's PSIS k) as the alarm, not as a turnkey method.
 
 Data: :func:`latentgraph.data.make_linear_scm_dataset`.
 """

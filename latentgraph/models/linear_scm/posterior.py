@@ -171,7 +171,10 @@ def importance_pareto_k(tree: xr.DataTree) -> float:
     if "log_q" not in stats:
         raise ValueError("`tree` has no sample_stats 'log_q'; it is written by fit_svi only")
     log_weights = (stats["lp"] - stats["log_q"]).astype(np.float64)
-    # a draw outside the support (lp = -inf, or NaN from a degenerate covariance) has weight 0
-    log_weights = log_weights.where(np.isfinite(log_weights) | (log_weights > 0), -np.inf)
-    _, pareto_k = log_weights.azstats.psislw(dim=["chain", "draw"])
+    # a draw outside the support (lp = -inf) or with a degenerate density (NaN, inf) counts 0;
+    # with no usable draw at all the approximation is as bad as it gets: k = inf
+    finite = np.isfinite(log_weights)
+    if not bool(finite.any()):
+        return float("inf")
+    _, pareto_k = log_weights.where(finite, -np.inf).azstats.psislw(dim=["chain", "draw"])
     return float(pareto_k)
