@@ -3,6 +3,7 @@
 Nothing here imports torch or JAX (STYLE.md, point 3).
 """
 
+from latentgraph.data.arrays import ArrayDataset, ArrayDatasetWriter
 from latentgraph.data.dataset import Dataset
 from latentgraph.data.linear_scm import context_index, linear_scm_moments, make_linear_scm_dataset
 from latentgraph.data.mechanism import (
@@ -23,6 +24,8 @@ from latentgraph.data.true_graphs import GRAPH_NAMES, named_graph, random_graph
 from latentgraph.data.user import load_npz
 
 __all__ = [
+    "ArrayDataset",
+    "ArrayDatasetWriter",
     "GRAPH_NAMES",
     "MECHANISM_DATASETS",
     "Dataset",
