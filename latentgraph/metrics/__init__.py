@@ -4,13 +4,26 @@
 - :mod:`~latentgraph.metrics.regression`: linear R and consistency-R (both orientations).
 - :mod:`~latentgraph.metrics.graph_distance`: SHD and edge confusion after matching.
 - :mod:`~latentgraph.metrics.selection`: UDR and label-free selection of a setting.
+- :mod:`~latentgraph.metrics.sliced_wasserstein`: seeded SWD per context and per pair.
+- :mod:`~latentgraph.metrics.concepts`: per-concept block R^2 and the concept-graph read-out.
+- :mod:`~latentgraph.metrics.elbo_bpd`: the context module's "ELBO BPD".
 
 Latent arrays are ``(n_rows, n_latents)`` (temporal data stack time steps as rows) and at most
 the first ``max_rows = 100_000`` rows are used, as in the official evaluation.
 """
 
 from latentgraph.metrics._validation import DEFAULT_MAX_ROWS, CorrelationMethod
+from latentgraph.metrics.concepts import (
+    ConceptGraphComparison,
+    block_average,
+    compare_concept_graphs,
+    concept_graph_scores,
+    concept_r2,
+    concept_r2_matrix,
+    maximal_dag,
+)
 from latentgraph.metrics.correlation import MCCResult, correlation_matrix, mcc, mean_correlation
+from latentgraph.metrics.elbo_bpd import elbo_bpd
 from latentgraph.metrics.graph_distance import (
     EdgeConfusion,
     GraphKind,
@@ -25,8 +38,30 @@ from latentgraph.metrics.regression import (
     linear_r,
 )
 from latentgraph.metrics.selection import pairwise_mcc, select_by_udr, udr
+from latentgraph.metrics.sliced_wasserstein import (
+    ContextSWD,
+    context_swd,
+    group_by_context,
+    random_projections,
+    sliced_wasserstein,
+    sliced_wasserstein_by_context,
+)
 
 __all__ = [
+    "ConceptGraphComparison",
+    "ContextSWD",
+    "block_average",
+    "compare_concept_graphs",
+    "concept_graph_scores",
+    "concept_r2",
+    "concept_r2_matrix",
+    "context_swd",
+    "elbo_bpd",
+    "group_by_context",
+    "maximal_dag",
+    "random_projections",
+    "sliced_wasserstein",
+    "sliced_wasserstein_by_context",
     "DEFAULT_MAX_ROWS",
     "CorrelationMethod",
     "EdgeConfusion",
