@@ -326,3 +326,10 @@ def test_render_checks_its_input() -> None:
         render_quad(np.full((1, 8), 0.5))  # shape 0.5 is not a class
     with pytest.raises(ValueError, match="image_size"):
         render_quad(_base_factors(), 16)
+
+
+def test_scm_checks_target_names() -> None:
+    with pytest.raises(ValueError, match="targets"):
+        quad_scm().reduced_form(["colour"])
+    with pytest.raises(ValueError, match="targets"):
+        quad_scm().noise_moments("quad1")  # a bare string is not a target set

@@ -129,6 +129,14 @@ _SPLITS = ("train", "valid", "test", "heldout")
 _RENDER_CHUNK = 1000
 
 
+def _variable_indices(targets: Sequence[str]) -> list[int]:
+    if isinstance(targets, str) or not all(name in QUAD_VARIABLES for name in targets):
+        raise ValueError(
+            f"`targets` must be a sequence of variable names from {QUAD_VARIABLES}, got {targets!r}"
+        )
+    return [QUAD_VARIABLES.index(name) for name in targets]
+
+
 @dataclass(frozen=True, eq=False)
 class QuadSCM:
     """The linear-Gaussian SCM of spec 5.1 (or its ``B = 0`` stand-in of spec 5.2).
@@ -149,7 +157,7 @@ class QuadSCM:
     def reduced_form(self, targets: Sequence[str] = ()) -> NDArray[np.float64]:
         """``A_T = (I - B_T)^{-1}`` with the rows of the targeted variables cut."""
         cut = self.weights.copy()
-        cut[[QUAD_VARIABLES.index(name) for name in targets]] = 0.0
+        cut[_variable_indices(targets)] = 0.0
         return np.linalg.inv(np.eye(len(QUAD_VARIABLES)) - cut)
 
     def observational_std(self) -> NDArray[np.float64]:
@@ -169,7 +177,7 @@ class QuadSCM:
         self, targets: Sequence[str], strength: float = 1.0
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Mean and standard deviation of ``N`` in the context with ``targets``."""
-        index = [QUAD_VARIABLES.index(name) for name in targets]
+        index = _variable_indices(targets)
         mean = self.noise_mean.copy()
         var = self.noise_var.copy()
         mean[index] = strength * self.intervention_mean[index]

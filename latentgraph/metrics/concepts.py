@@ -152,8 +152,9 @@ def concept_r2_matrix(
         n_neighbors: neighbours of the ``"knn"`` regressor.
 
     ``R^2 = 1 - SS_res / SS_tot`` on test rows (``sklearn.metrics.r2_score``); out of sample
-    it can be negative (worse than predicting the train mean's neighbourhood), and is about 0
-    for a block independent of the concept.
+    it can be negative (worse than a constant prediction), and is about 0 for a block
+    independent of the concept. A concept column that is constant on the test rows scores 1
+    if predicted exactly and 0 otherwise (scikit-learn's ``force_finite`` convention).
     """
     _check_regressor(regressor, n_neighbors)
     z_train = _as_rows(learned_train, "learned_train")

@@ -20,7 +20,7 @@ of the per-context helpers, so every context, pair and method is scored on the s
 directions. Optional equal-size subsampling without replacement follows pitfall P7.
 
 Images: ``uint8`` arrays are read as 0..255 and divided by 255 (the [0, 1] scale of spec 6.1);
-float arrays are used as they are. Every array is ``(n, ...)`` and flattened to ``(n, D)``.
+float arrays (and other integer dtypes) are used as they are. Every array is ``(n, ...)`` and flattened to ``(n, D)``.
 """
 
 from __future__ import annotations
