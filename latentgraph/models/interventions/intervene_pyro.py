@@ -40,6 +40,9 @@ give the intervened elements their value (apply the same handler to the guide, a
 :func:`~latentgraph.models.handlers_pyro.fix`), otherwise the point mass gives ``-inf``.
 Observed data at an intervened site are scored under the intervened distribution.
 
+As a context manager the handler acts on every program run inside the block, guides
+included (``with intervene(context=c): svi.step()`` would also replace a guide's distribution
+at a targeted site); wrap the model, ``intervene(model, c)``, to intervene on the model only.
 Several handlers on the same site compose: the outer one treats the inner one's result as the
 natural mechanism (two soft shifts add up). Apply handlers outside the program's plates, so the
 site's distribution already has its plate batch shape when the mask meets it.
