@@ -486,14 +486,33 @@ def test_log_density_hand_computed():
     torch.testing.assert_close(lp1, torch.tensor([-3.599959196868393, -0.9457913526447276]))
 
 
-def test_masked_perfect_value_against_other_values_is_minus_inf():
-    """A guide proposing another value at a fixed element gets log density -inf (loudly)."""
-    mask = torch.tensor([True, False])
-    _, lp1, _ = _site_log_probs(
-        perfect(_two_node, site="x1", value=5.0, mask=mask),
-        {"x0": torch.zeros(2), "x1": torch.tensor([1.0, 1.0])},
+def test_other_values_at_a_fixed_site_raise():
+    """Values reaching a fixed element from outside must equal the intervened value: the point
+    mass scores others -inf, and the handler raises rather than let them flow downstream."""
+    point_mass = MaskedSelect(
+        dist.Normal(torch.zeros(2), 1.0),
+        dist.Delta(torch.full((2,), 5.0)),
+        torch.tensor([True, False]),
     )
-    assert lp1[0] == -math.inf and torch.isfinite(lp1[1])
+    lp = point_mass.log_prob(torch.tensor([1.0, 1.0]))
+    assert lp[0] == -math.inf and torch.isfinite(lp[1])
+    data = {"x0": torch.zeros(2), "x1": torch.tensor([1.0, 1.0])}
+    for mask in (torch.tensor([True, False]), None):
+        with pytest.raises(ValueError, match="fixed by a perfect intervention"):
+            poutine.trace(
+                poutine.condition(perfect(_two_node, site="x1", value=5.0, mask=mask), data)
+            ).get_trace()
+    # consistent values pass: 5 where fixed, anything elsewhere
+    ok = {"x0": torch.zeros(2), "x1": torch.tensor([5.0, 1.0])}
+    poutine.trace(
+        poutine.condition(
+            perfect(_two_node, site="x1", value=5.0, mask=torch.tensor([True, False])), ok
+        )
+    ).get_trace()
+    # Predictive with posterior samples of the fixed site (e.g. from an observational fit)
+    samples = {"x0": torch.zeros(3, 2), "x1": torch.ones(3, 2)}
+    with pytest.raises(ValueError, match="Predictive"):
+        Predictive(perfect(_two_node, site="x1", value=5.0), posterior_samples=samples)()
 
 
 def test_masked_select_distribution():

@@ -37,8 +37,12 @@ A perfect value on a whole site (no mask) is marked observed, as in ``pyro.pouti
 guides, :func:`pyro.poutine.replay` and :class:`pyro.infer.Predictive` leave it alone. With a
 mask, the site stays latent for its natural elements; a guide that samples the site must then
 give the intervened elements their value (apply the same handler to the guide, as with
-:func:`~latentgraph.models.handlers_pyro.fix`), otherwise the point mass gives ``-inf``.
-Observed data at an intervened site are scored under the intervened distribution.
+:func:`~latentgraph.models.handlers_pyro.fix`). Values that reach a fixed element from outside
+(observed data, ``poutine.condition``, Predictive's posterior samples, a replayed guide) and
+differ from the intervened value raise a ValueError rather than silently undoing the
+intervention downstream (``pyro.poutine.do`` hides its intervened value from outer handlers
+instead). Observed data at a stochastically or softly intervened site are scored under the
+intervened distribution.
 
 As a context manager the handler acts on every program run inside the block, guides
 included (``with intervene(context=c): svi.step()`` would also replace a guide's distribution
@@ -54,8 +58,11 @@ from collections.abc import Callable
 
 from pyro.poutine.messenger import Messenger
 
-from latentgraph.models.interventions.contexts import Context
-from latentgraph.models.interventions.replacement_pyro import apply_intervention
+from latentgraph.models.interventions.contexts import Context, PerfectValue
+from latentgraph.models.interventions.replacement_pyro import (
+    apply_intervention,
+    check_fixed_value,
+)
 
 __all__ = ["InterventionMessenger", "intervene"]
 
@@ -100,6 +107,10 @@ class InterventionMessenger(Messenger):
             return
         self._seen.add(name)
         apply_intervention(msg, self.context.interventions[name], self.context.mask_for(name))
+
+    def _pyro_post_sample(self, msg) -> None:
+        if isinstance(self.context.interventions.get(msg["name"]), PerfectValue):
+            check_fixed_value(msg)
 
 
 def intervene(fn: Callable | None = None, context: Context | None = None, *, strict: bool = True):

@@ -26,7 +26,12 @@ from latentgraph.models.interventions.contexts import (
 )
 from latentgraph.models.interventions.masked_select_pyro import MaskedSelect
 
-__all__ = ["apply_intervention", "intervened_distribution", "soft_shift_scale"]
+__all__ = [
+    "apply_intervention",
+    "check_fixed_value",
+    "intervened_distribution",
+    "soft_shift_scale",
+]
 
 # location-scale families whose constructor is (loc, scale); LogNormal's are those of log x
 _LOC_SCALE = (
@@ -61,6 +66,33 @@ def apply_intervention(msg: dict, intervention: Intervention, mask: object | Non
             msg["is_observed"] = True
         return
     msg["fn"] = MaskedSelect(natural, intervened, site_mask(site, mask, natural))
+
+
+def check_fixed_value(msg: dict) -> None:
+    """After the stack has run: a site fixed by a :class:`PerfectValue` must still hold its
+    value where intervened. Outer handlers can overwrite it (``poutine.condition``,
+    :class:`pyro.infer.Predictive`'s posterior samples, ``poutine.replay`` from a guide that
+    does not intervene), which would silently undo the intervention downstream; raise instead.
+    """
+    fn, value = msg["fn"], msg["value"]
+    if isinstance(fn, dist.Delta):
+        if value is fn.v:
+            return
+        fixed, where = fn.v, None
+    elif isinstance(fn, MaskedSelect) and isinstance(fn.intervened, dist.Delta):
+        fixed, where = fn.intervened.v, fn._event_mask()
+    else:  # an outer handler replaced the distribution: it owns the site now
+        return
+    differs = value != fixed
+    if where is not None:
+        differs = differs & where
+    if bool(differs.any()):
+        raise ValueError(
+            f"site {msg['name']!r} is fixed by a perfect intervention do({msg['name']} := v), "
+            "but other values reached it: observed data, poutine.condition, Predictive's "
+            "posterior samples or a replayed guide; leave intervened sites out of those (or "
+            "apply the same handler to the guide)"
+        )
 
 
 def intervened_distribution(
