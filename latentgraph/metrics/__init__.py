@@ -4,6 +4,11 @@
 - :mod:`~latentgraph.metrics.regression`: linear R and consistency-R (both orientations).
 - :mod:`~latentgraph.metrics.graph_distance`: SHD and edge confusion after matching.
 - :mod:`~latentgraph.metrics.selection`: UDR and label-free selection of a setting.
+- :mod:`~latentgraph.metrics.interaction`: interaction-order checks of slot decoders
+  (compositional contrast, double difference, base-point invariance, cross-Hessian mass).
+- :mod:`~latentgraph.metrics.objects`: J-ARI, JIS, slot R^2 with Hungarian matching,
+  reconstruction. (Torch Jacobians: :mod:`latentgraph.metrics.jacobian_torch`, not imported
+  here so this package stays numpy-only.)
 - :mod:`~latentgraph.metrics.sliced_wasserstein`: seeded SWD per context and per pair.
 - :mod:`~latentgraph.metrics.concepts`: per-concept block R^2 and the concept-graph read-out.
 - :mod:`~latentgraph.metrics.elbo_bpd`: the context module's "ELBO BPD".
@@ -30,6 +35,27 @@ from latentgraph.metrics.graph_distance import (
     edge_confusion,
     permute_learned_graph,
     structural_hamming_distance,
+)
+from latentgraph.metrics.interaction import (
+    InteractionCheck,
+    base_point_invariance_check,
+    compositional_check,
+    compositional_contrast,
+    cross_hessian_mass,
+    double_difference,
+    double_difference_check,
+    finite_difference_jacobian,
+    interaction_checks,
+    off_slot_mass,
+    slot_jacobian_norms,
+)
+from latentgraph.metrics.objects import (
+    SlotR2Result,
+    jacobian_ari,
+    jacobian_interaction_score,
+    normalised_influence,
+    reconstruction_metrics,
+    slot_r2,
 )
 from latentgraph.metrics.regression import (
     consistency_r,
@@ -66,18 +92,35 @@ __all__ = [
     "CorrelationMethod",
     "EdgeConfusion",
     "GraphKind",
+    "InteractionCheck",
     "MCCResult",
+    "SlotR2Result",
+    "base_point_invariance_check",
+    "compositional_check",
+    "compositional_contrast",
     "consistency_r",
     "consistency_r_columns",
     "consistency_r_rows",
     "correlation_matrix",
+    "cross_hessian_mass",
+    "double_difference",
+    "double_difference_check",
     "edge_confusion",
+    "finite_difference_jacobian",
+    "interaction_checks",
+    "jacobian_ari",
+    "jacobian_interaction_score",
     "linear_r",
     "mcc",
     "mean_correlation",
+    "normalised_influence",
+    "off_slot_mass",
     "pairwise_mcc",
     "permute_learned_graph",
+    "reconstruction_metrics",
     "select_by_udr",
+    "slot_jacobian_norms",
+    "slot_r2",
     "structural_hamming_distance",
     "udr",
 ]
