@@ -22,6 +22,7 @@ from latentgraph.metrics.interaction import (
 from latentgraph.metrics.jacobian_torch import (
     cross_hessian_mass_torch,
     numpy_decoder,
+    slot_influence_pixels_torch,
     slot_influence_torch,
     slot_jacobian_torch,
 )
@@ -186,6 +187,13 @@ def test_slot_influence_reduces_channels_on_the_device():
     expected = slot_jacobian_norms(jac, ord=1, channel_axis=3).reshape(4, 12, 2)
     got = slot_influence_torch(decoder, z, channel_axis=-1, chunk_size=5)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+    # a per-pixel decoder, decoded 5 pixels at a time in forward mode, gives the same map
+    def per_pixel(z, pixels):
+        return decoder(z).reshape(len(z), 12, 3)[:, pixels]
+
+    chunked = slot_influence_pixels_torch(per_pixel, z, n_pixels=12, pixel_chunk=5)
+    np.testing.assert_allclose(chunked, expected, rtol=1e-5)
     got_l2 = slot_influence_torch(decoder, z, ord=2, channel_axis=-1)
     expected_l2 = slot_jacobian_norms(jac, ord=2, channel_axis=3).reshape(4, 12, 2)
     np.testing.assert_allclose(got_l2, expected_l2, rtol=1e-5)
@@ -213,7 +221,7 @@ def test_j_ari_and_jis_are_one_for_disjoint_slots_matching_the_masks():
         owner = torch.as_tensor(permutation[mask.reshape(-1)])
         z = torch.randn(1, 5, 3, dtype=torch.float64)
         influences.append(slot_influence_torch(_painter(owner, 5), z, channel_axis=-1))
-    influence = np.concatenate(influences).reshape(3, 6, 6, 5)
+    influence = np.concatenate(influences)  # (3, 36, 5): pixels row-major, like the masks
     assert jacobian_ari(influence, masks) == pytest.approx(1.0)
     assert jacobian_interaction_score(influence, masks) == pytest.approx(1.0)
     # uniform influence: JIS 0 exactly; every pixel falls in one cluster, so J-ARI 0

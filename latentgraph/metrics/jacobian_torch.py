@@ -25,6 +25,7 @@ from torch.func import jacfwd, jacrev, jvp, vmap
 __all__ = [
     "cross_hessian_mass_torch",
     "numpy_decoder",
+    "slot_influence_pixels_torch",
     "slot_influence_torch",
     "slot_jacobian_torch",
 ]
@@ -167,6 +168,60 @@ def slot_influence_torch(
             g = j.square().sum(dim=reduce_dims).sqrt()
         parts.append(g.detach().cpu())
     return torch.cat(parts).numpy()
+
+
+def slot_influence_pixels_torch(
+    decoder: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    latents,
+    *,
+    n_pixels: int,
+    pixel_chunk: int = 500,
+    ord: int = 1,
+    mode: Literal["reverse", "forward"] = "forward",
+    batch_size: int = 16,
+    vectorize: bool = True,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> np.ndarray:
+    """:func:`slot_influence_torch` for per-pixel decoders, ``pixel_chunk`` pixels per pass.
+
+    For decoders that can decode any subset of pixels (the cross-attention decoder of spec
+    §2.4 decodes each pixel on its own), ``decoder(z, pixels)`` with ``z`` ``(B, K, d)`` and
+    ``pixels`` a LongTensor of row-major pixel indices ``(m,)`` returns ``(B, m, C)`` (or
+    ``(B, m)``). The Jacobian of each chunk is taken in forward mode by default, one pass per
+    latent coordinate, as the official evaluation does with 500-pixel chunks (§5.1, §9 quirk
+    17), so memory is bounded by ``pixel_chunk x C x K d`` per example. Returns ``(n,
+    n_pixels, K)`` numpy.
+    """
+    if isinstance(n_pixels, bool) or not isinstance(n_pixels, int) or n_pixels < 1:
+        raise ValueError(f"n_pixels must be an int >= 1; received {n_pixels!r}")
+    if isinstance(pixel_chunk, bool) or not isinstance(pixel_chunk, int) or pixel_chunk < 1:
+        raise ValueError(f"pixel_chunk must be an int >= 1; received {pixel_chunk!r}")
+    _check_common(decoder, batch_size, None, mode)
+    z = _as_latents(latents, device, dtype)
+    chunks = []
+    for start in range(0, n_pixels, pixel_chunk):
+        pixels = torch.arange(start, min(start + pixel_chunk, n_pixels), device=z.device)
+
+        def on_chunk(batch: torch.Tensor, pixels: torch.Tensor = pixels) -> torch.Tensor:
+            return decoder(batch, pixels)
+
+        channel_axis = -1
+        probe = on_chunk(z[:1])
+        if probe.ndim == 2:
+            channel_axis = None
+        chunks.append(
+            slot_influence_torch(
+                on_chunk,
+                z,
+                ord=ord,
+                channel_axis=channel_axis,
+                mode=mode,
+                batch_size=batch_size,
+                vectorize=vectorize,
+            )
+        )
+    return np.concatenate(chunks, axis=1)
 
 
 def numpy_decoder(

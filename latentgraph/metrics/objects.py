@@ -6,8 +6,9 @@ the *decoder* Jacobian through the slot influence map ``G`` ``(n, P, K)``:
 ``G[i, p, k] = sum_c sum_{j in B_k} |d x_hat_{c,p} / d z_j|`` (§5.1; computed by
 :func:`latentgraph.metrics.jacobian_torch.slot_influence_torch` or
 :func:`latentgraph.metrics.interaction.slot_jacobian_norms` with ``ord=1``), normalised over
-slots to ``G_hat = G / sum_k G``. Ground-truth masks ``(n, H, W)`` (or ``(n, P)``) label
-background 0 and objects ``1..``; both metrics use **ground-truth foreground pixels only**.
+slots to ``G_hat = G / sum_k G``. Ground-truth masks ``(n, H, W)`` (or ``(n, P)``, pixels in
+the same row-major order as ``G``) label background 0 and objects ``1..``; both metrics use
+**ground-truth foreground pixels only**.
 """
 
 from __future__ import annotations
@@ -45,9 +46,15 @@ def _influence_and_masks(
             f"influence must have shape (n, P, K) or (n, H, W, K) with K >= 2 slots; "
             f"received {g.shape}"
         )
-    if labels.shape != g.shape[:-1]:
+    same_pixels = (
+        labels.ndim >= 2
+        and labels.shape[0] == g.shape[0]
+        and int(np.prod(labels.shape[1:])) == int(np.prod(g.shape[1:-1]))
+    )
+    if not same_pixels:
         raise ValueError(
-            f"masks must have shape {g.shape[:-1]} (influence without its slot axis); "
+            f"masks must have shape {g.shape[:-1]} (influence without its slot axis), or the "
+            f"same pixels in another row-major layout (e.g. (n, H, W) for (n, H W, K)); "
             f"received {labels.shape}"
         )
     if not np.all(np.isfinite(g)) or np.any(g < 0):
