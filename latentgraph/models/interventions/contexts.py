@@ -48,6 +48,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from latentgraph.data._checks import describe as _describe
+
 __all__ = [
     "Context",
     "Intervention",
@@ -59,13 +61,6 @@ __all__ = [
     "check_site_name",
     "target_mask",
 ]
-
-
-def _describe(value: object) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
 
 
 def _is_distribution_like(value: object) -> bool:

@@ -22,8 +22,10 @@ changes row ``i`` of ``(W, b, omega)``:
   linear-Gaussian mechanism is a soft intervention with ``g = new scale / omega_i``.
 
 So the interventional moments are ``linear_gaussian_moments(*perfect_linear_gaussian(...))``.
-Reference: Peters, Janzing, Schölkopf 2017, *Elements of Causal Inference*, §6.3 (interventions)
-and §7.1.3 (linear Gaussian SCMs). :func:`latentgraph.data.linear_scm_moments` gives the same
+The moments follow from the reduced form ``x = (I - W)^{-1} (b + diag(omega) eps)``.
+References: Peters, Janzing, Schölkopf 2017, *Elements of Causal Inference*, §6.3
+(interventions); Squires, Seigal, Bhate, Uhler 2023, "Linear Causal Disentanglement via
+Interventions", ICML, §2 (the same linear SCM with perfect interventions). :func:`latentgraph.data.linear_scm_moments` gives the same
 perfect-intervention moments for single targets seen through a linear mixing.
 """
 

@@ -270,7 +270,7 @@ def _reference_tensor(natural: Distribution) -> torch.Tensor:
         mean = natural.mean
         if isinstance(mean, torch.Tensor):
             return mean
-    except NotImplementedError:
+    except (NotImplementedError, AttributeError):
         pass
     for name in getattr(natural, "arg_constraints", {}):
         attribute = getattr(natural, name, None)
