@@ -12,7 +12,10 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-_BUILTIN_MODULES = ("latentgraph.models.mechanism_sparsity.cli",)
+_BUILTIN_MODULES = (
+    "latentgraph.models.mechanism_sparsity.cli",
+    "latentgraph.models.context_module.cli",
+)
 
 
 @dataclass(frozen=True)
