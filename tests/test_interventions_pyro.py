@@ -729,3 +729,60 @@ def test_elbo_gradients_finite_with_per_sample_masks(kind, device, dtype):
         grad = pyro.param(name).unconstrained().grad
         assert grad is not None and torch.all(torch.isfinite(grad)), name
         assert grad.abs().sum() > 0, name
+
+
+def test_block_concepts_with_per_sample_target_sets(device, dtype):
+    """The context module's use: concept *blocks* (``to_event(1)`` sites) in one plate, a
+    (batch, K) mask from per-sample target sets, single and composed targets in one batch.
+    A block SCM is a scalar SCM over the block entries, so each row group has closed-form
+    moments (linear_gaussian_moments with block weights)."""
+    effect = np.array([[0.8, -0.5], [0.3, 1.2]])  # c1 = effect @ c0 + noise
+    weights = np.zeros((4, 4))
+    weights[2:, :2] = effect
+    scales = np.array([1.0, 0.5, 0.4, 0.6])
+    effect_t = torch.as_tensor(effect, device=device, dtype=dtype)
+    scales_t = torch.as_tensor(scales, device=device, dtype=dtype)
+
+    def model(n):
+        with pyro.plate("batch", n):
+            c0 = pyro.sample(
+                "c0",
+                dist.Normal(torch.zeros(n, 2, device=device, dtype=dtype), scales_t[:2]).to_event(
+                    1
+                ),
+            )
+            pyro.sample("c1", dist.Normal(c0 @ effect_t.T, scales_t[2:]).to_event(1))
+
+    redraw_loc = torch.tensor([2.0, -1.0], device=device, dtype=dtype)
+    shift = torch.tensor([1.0, -3.0], device=device, dtype=dtype)
+    groups = [set(), {"c0"}, {"c1"}, {"c0", "c1"}]
+    n_per_group = 5000
+    sets = groups * n_per_group
+    mask = torch.as_tensor(target_mask(sets, ["c0", "c1"]), device=device)
+    context = Context(
+        {
+            "c0": PerfectDraw(dist.Normal(redraw_loc, 0.3).to_event(1)),
+            "c1": Soft(loc_shift=shift, scale_factor=2.0),
+        },
+        mask=mask,
+    )
+    pyro.set_rng_seed(10)
+    trace = poutine.trace(intervene(model, context)).get_trace(len(sets))
+    samples = torch.cat([trace.nodes["c0"]["value"], trace.nodes["c1"]["value"]], -1)
+    samples = samples.double().cpu().numpy()
+    group_of_row = np.arange(len(sets)) % len(groups)
+    for g, targets in enumerate(groups):
+        w, omega, b = weights, scales, np.zeros(4)
+        if "c0" in targets:
+            w, omega, b = perfect_linear_gaussian(w, omega, b, {0: (2.0, 0.3), 1: (-1.0, 0.3)})
+        if "c1" in targets:
+            w, omega, b = soft_linear_gaussian(
+                w,
+                omega,
+                b,
+                {
+                    2: Soft(loc_shift=1.0, scale_factor=2.0),
+                    3: Soft(loc_shift=-3.0, scale_factor=2.0),
+                },
+            )
+        _assert_moments(samples[group_of_row == g], *linear_gaussian_moments(w, omega, b))
