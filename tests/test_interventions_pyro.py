@@ -36,6 +36,7 @@ from latentgraph.models.interventions import (
     stochastic,
     target_mask,
 )
+from latentgraph.models.interventions.masked_select_pyro import broadcast_shape
 
 # ---------------------------------------------------------------- small SCMs (rows = children)
 SCM3 = {  # x0 -> x1 -> x2, x0 -> x2
@@ -60,6 +61,13 @@ SCM4 = {  # diamond x0 -> {x1, x2} -> x3
 SCMS = {"scm3": SCM3, "scm4": SCM4}
 N_MC = 20_000
 N_SE = 5.0
+
+
+def _assert_close(actual, expected, *, rtol=1e-5, atol=1e-5, msg=None):
+    """torch.allclose with a shape check (torch.testing.assert_close imports sympy: seconds)."""
+    expected = torch.as_tensor(expected, dtype=actual.dtype, device=actual.device)
+    assert actual.shape == expected.shape, (msg, actual.shape, expected.shape)
+    assert torch.allclose(actual, expected, rtol=rtol, atol=atol), (msg, actual, expected)
 
 
 def _scm_model(scm, device, dtype):
@@ -276,8 +284,8 @@ def _assert_same_traces(trace_a, trace_b, names, *, exact=True):
         if exact:
             assert torch.equal(a["value"], b["value"]), name
         else:
-            torch.testing.assert_close(a["value"], b["value"], rtol=1e-6, atol=1e-6)
-        torch.testing.assert_close(a["log_prob"], b["log_prob"], rtol=1e-6, atol=1e-6)
+            _assert_close(a["value"], b["value"], rtol=1e-6, atol=1e-6)
+        _assert_close(a["log_prob"], b["log_prob"], rtol=1e-6, atol=1e-6)
 
 
 def test_perfect_value_equals_stochastic_point_mass(device, dtype):
@@ -345,7 +353,7 @@ def test_soft_multivariate_normal_and_independent(device, dtype):
     ):
         intervened = soft(program, site="z", loc_shift=shift, loc_factor=2.0, scale_factor=gain)
         trace = poutine.trace(poutine.condition(intervened, data={"z": values})).get_trace(7)
-        torch.testing.assert_close(
+        _assert_close(
             trace.nodes["z"]["fn"].log_prob(values),
             reference.log_prob(values),
             rtol=1e-5,
@@ -371,9 +379,7 @@ def test_mask_all_true_equals_batch_level(device, dtype):
             poutine.condition(intervene(model, Context({"x1": intervention})), data=values), n
         )
         for name in NAMES3:
-            torch.testing.assert_close(
-                masked.nodes[name]["log_prob"], batch.nodes[name]["log_prob"], msg=kind
-            )
+            _assert_close(masked.nodes[name]["log_prob"], batch.nodes[name]["log_prob"], msg=kind)
         if kind == "perfect_value":
             assert torch.all(values["x1"] == 2.0)
 
@@ -395,7 +401,7 @@ def test_mixed_mask_equals_two_batch_level_runs(device, dtype):
             part = {name: value[rows] for name, value in values.items()}
             alone = _trace(poutine.condition(program, data=part), int(rows.sum()))
             for name in NAMES3:
-                torch.testing.assert_close(
+                _assert_close(
                     mixed.nodes[name]["log_prob"][rows], alone.nodes[name]["log_prob"], msg=kind
                 )
         if kind == "perfect_value":
@@ -452,25 +458,25 @@ def test_log_density_hand_computed():
     # do(x0 := 0.3): x0 contributes log 1 = 0; x1 ~ N(1.6, 0.5^2) at 1.0
     lp0, lp1, trace = _site_log_probs(perfect(_two_node, site="x0", value=0.3), {"x1": x1})
     assert torch.all(lp0 == 0.0) and torch.all(trace.nodes["x0"]["value"] == 0.3)
-    torch.testing.assert_close(lp1, torch.full((2,), -0.9457913526447276))
+    _assert_close(lp1, torch.full((2,), -0.9457913526447276))
     # do(x1 ~ N(-1, 2^2)) at 1.0: -log sqrt(2 pi) - log 2 - 1/2
     _, lp1, _ = _site_log_probs(
         perfect(_two_node, site="x1", distribution=dist.Normal(-1.0, 2.0)), {"x0": x0, "x1": x1}
     )
-    torch.testing.assert_close(lp1, torch.full((2,), -LOG_SQRT_2PI - math.log(2.0) - 0.5))
+    _assert_close(lp1, torch.full((2,), -LOG_SQRT_2PI - math.log(2.0) - 0.5))
     # soft x1: loc 2 * 1.6 + 1 = 4.2, scale 1.5
     lp0, lp1, _ = _site_log_probs(
         soft(_two_node, site="x1", loc_factor=2.0, loc_shift=1.0, scale_factor=3.0),
         {"x0": x0, "x1": x1},
     )
-    torch.testing.assert_close(lp0, torch.full((2,), -LOG_SQRT_2PI - 0.045))
-    torch.testing.assert_close(lp1, torch.full((2,), -3.599959196868393))
+    _assert_close(lp0, torch.full((2,), -LOG_SQRT_2PI - 0.045))
+    _assert_close(lp1, torch.full((2,), -3.599959196868393))
     # parent-dependent stochastic replacement N(-loc, 0.25^2): loc -1.6
     _, lp1, _ = _site_log_probs(
         stochastic(_two_node, site="x1", mechanism=lambda d: dist.Normal(-d.loc, 0.25)),
         {"x0": x0, "x1": x1},
     )
-    torch.testing.assert_close(lp1, torch.full((2,), -53.612644172084785))
+    _assert_close(lp1, torch.full((2,), -53.612644172084785))
     # per sample: element 0 soft, element 1 natural N(1.6, 0.5^2)
     _, lp1, _ = _site_log_probs(
         soft(
@@ -483,7 +489,7 @@ def test_log_density_hand_computed():
         ),
         {"x0": x0, "x1": x1},
     )
-    torch.testing.assert_close(lp1, torch.tensor([-3.599959196868393, -0.9457913526447276]))
+    _assert_close(lp1, torch.tensor([-3.599959196868393, -0.9457913526447276]))
 
 
 def test_other_values_at_a_fixed_site_raise():
@@ -520,14 +526,24 @@ def test_masked_select_distribution():
     mask = torch.tensor([True, False, True, False])
     select = MaskedSelect(natural, intervened, mask)
     assert select.batch_shape == (4,) and select.has_rsample
-    torch.testing.assert_close(select.mean, torch.tensor([10.0, 0.0, 10.0, 0.0]))
+    _assert_close(select.mean, torch.tensor([10.0, 0.0, 10.0, 0.0]))
     value = torch.tensor([10.0, 0.0, 0.0, 10.0])
     expected = torch.where(mask, intervened.log_prob(value), natural.log_prob(value))
-    torch.testing.assert_close(select.log_prob(value), expected)
+    _assert_close(select.log_prob(value), expected)
     expanded = select.expand((3, 4))
     assert expanded.batch_shape == (3, 4) and expanded.sample().shape == (3, 4)
     draws = select.sample((500,))
     assert torch.all((draws[:, mask] - 10.0).abs() < 1.0) and draws[:, ~mask].std() > 0.5
+
+
+def test_broadcast_shape_matches_numpy():
+    cases = [((), ()), ((3,), ()), ((4, 1), (3,)), ((2, 1, 5), (7, 1), (5,)), ((0,), (1,))]
+    for shapes in cases:
+        assert broadcast_shape(*shapes) == np.broadcast_shapes(*shapes)
+    for shapes in [((3,), (4,)), ((2, 3), (3, 3))]:
+        with pytest.raises(ValueError):
+            np.broadcast_shapes(*shapes)
+        assert broadcast_shape(*shapes) is None
 
 
 # ---------------------------------------------------------------- composes with Pyro machinery
@@ -545,7 +561,7 @@ def test_composes_with_trace_and_replay(device, dtype):
     x0 = guide_trace.nodes["x0"]["value"]
     assert torch.equal(trace.nodes["x0"]["value"], x0)
     fn = trace.nodes["x1"]["fn"]
-    torch.testing.assert_close(fn.loc, 1.5 * x0 - 1.0 + 10.0)
+    _assert_close(fn.loc, 1.5 * x0 - 1.0 + 10.0)
     # the guide does not intervene on the fixed site: replay leaves a perfect value alone
     fixed = poutine.trace(poutine.replay(perfect(model, site="x0", value=-4.0), trace=guide_trace))
     assert torch.all(fixed.get_trace(n).nodes["x0"]["value"] == -4.0)

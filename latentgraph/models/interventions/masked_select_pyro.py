@@ -20,7 +20,24 @@ import torch
 from pyro.distributions.torch_distribution import TorchDistribution
 from torch.distributions import constraints
 
-__all__ = ["MaskedSelect"]
+__all__ = ["MaskedSelect", "broadcast_shape"]
+
+
+def broadcast_shape(*shapes) -> torch.Size | None:
+    """The broadcast of ``shapes`` (aligned from the right), or None if they do not broadcast.
+
+    Plain Python: ``torch.broadcast_shapes`` imports sympy on first use (seconds).
+    """
+    ndim = max((len(shape) for shape in shapes), default=0)
+    result = [1] * ndim
+    for shape in shapes:
+        for axis, size in enumerate(shape, start=ndim - len(shape)):
+            if size == result[axis] or size == 1:
+                continue
+            if result[axis] != 1:
+                return None
+            result[axis] = size
+    return torch.Size(result)
 
 
 class MaskedSelect(TorchDistribution):
@@ -51,9 +68,12 @@ class MaskedSelect(TorchDistribution):
             )
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             raise TypeError(f"`mask` must be a bool tensor, got {type(mask).__name__}")
-        batch_shape = torch.broadcast_shapes(
-            natural.batch_shape, intervened.batch_shape, mask.shape
-        )
+        batch_shape = broadcast_shape(natural.batch_shape, intervened.batch_shape, mask.shape)
+        if batch_shape is None:
+            raise ValueError(
+                "`natural`, `intervened` and `mask` must have broadcastable batch shapes, got "
+                f"{tuple(natural.batch_shape)}, {tuple(intervened.batch_shape)}, {tuple(mask.shape)}"
+            )
         self.natural = (
             natural.expand(batch_shape) if natural.batch_shape != batch_shape else natural
         )

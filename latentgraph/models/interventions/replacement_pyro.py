@@ -24,7 +24,7 @@ from latentgraph.models.interventions.contexts import (
     Soft,
     Stochastic,
 )
-from latentgraph.models.interventions.masked_select_pyro import MaskedSelect
+from latentgraph.models.interventions.masked_select_pyro import MaskedSelect, broadcast_shape
 
 __all__ = [
     "apply_intervention",
@@ -192,10 +192,7 @@ def site_mask(site: str, mask: object, natural: Distribution) -> torch.Tensor:
     if tensor.dtype != torch.bool:
         raise TypeError(f"site {site!r}: `mask` must be boolean, got dtype {tensor.dtype}")
     batch_shape = natural.batch_shape
-    try:
-        broadcast = torch.broadcast_shapes(tensor.shape, batch_shape)
-    except RuntimeError:
-        broadcast = None
+    broadcast = broadcast_shape(tensor.shape, batch_shape)
     if broadcast != batch_shape:
         raise ValueError(
             f"site {site!r}: `mask` of shape {tuple(tensor.shape)} does not broadcast to the "
@@ -226,10 +223,7 @@ def _fitted(site: str, natural: Distribution, replacement: object, name: str) ->
         )
     if replacement.batch_shape == natural.batch_shape:
         return replacement
-    try:
-        broadcast = torch.broadcast_shapes(replacement.batch_shape, natural.batch_shape)
-    except RuntimeError:
-        broadcast = None
+    broadcast = broadcast_shape(replacement.batch_shape, natural.batch_shape)
     if broadcast != natural.batch_shape:
         raise ValueError(
             f"site {site!r}: `{name}` has batch shape {tuple(replacement.batch_shape)}, which does "
@@ -252,10 +246,7 @@ def _site_tensor(
     reference = _reference_tensor(natural) if like is None else like
     tensor = torch.as_tensor(value, dtype=reference.dtype, device=reference.device)
     shape = natural.batch_shape + natural.event_shape
-    try:
-        broadcast = torch.broadcast_shapes(tensor.shape, shape)
-    except RuntimeError:
-        broadcast = None
+    broadcast = broadcast_shape(tensor.shape, shape)
     if broadcast != shape:
         raise ValueError(
             f"site {site!r}: `{name}` of shape {tuple(tensor.shape)} does not broadcast to the "
