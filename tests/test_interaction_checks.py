@@ -27,6 +27,7 @@ from latentgraph.metrics.jacobian_torch import (
     slot_jacobian_torch,
 )
 from latentgraph.metrics.objects import (
+    fit_slot_readout,
     jacobian_ari,
     jacobian_interaction_score,
     reconstruction_metrics,
@@ -267,11 +268,18 @@ def test_slot_r2_is_one_for_an_invertible_linear_readout_with_permuted_slots():
     for row in range(n):
         order = rng.permutation(n_slots)[:n_objects]
         slots[row, order] = latents[row] @ mixing.T + 0.5
-    result = slot_r2(
-        slots, latents, present, fit_rows=np.arange(200), eval_rows=np.arange(200, 300)
-    )
-    assert result.converged
+    readout = fit_slot_readout(slots[:200], latents[:200], present[:200])
+    assert readout.converged
+    result = readout.score(slots[200:], latents[200:], present[200:])
     assert result.score == pytest.approx(1.0, abs=1e-9)
+    # in the latents' own units, the matched slots read out exactly the true latents
+    predicted = readout.predict(slots[200:])
+    rows, objects = np.nonzero(present[200:])
+    np.testing.assert_allclose(
+        predicted[rows, result.assignment[rows, objects]], latents[200:][rows, objects], atol=1e-9
+    )
+    same = slot_r2(slots, latents, present, fit_rows=np.arange(200), eval_rows=np.arange(200, 300))
+    assert same.score == result.score
     np.testing.assert_allclose(result.per_factor, 1.0, atol=1e-9)
     # the matching found is the one used to build the slots
     for row in range(5):

@@ -51,6 +51,8 @@ from latentgraph.metrics.interaction import (
 )
 from latentgraph.metrics.objects import (
     SlotR2Result,
+    SlotReadout,
+    fit_slot_readout,
     jacobian_ari,
     jacobian_interaction_score,
     normalised_influence,
@@ -95,6 +97,7 @@ __all__ = [
     "InteractionCheck",
     "MCCResult",
     "SlotR2Result",
+    "SlotReadout",
     "base_point_invariance_check",
     "compositional_check",
     "compositional_contrast",
@@ -107,6 +110,7 @@ __all__ = [
     "double_difference_check",
     "edge_confusion",
     "finite_difference_jacobian",
+    "fit_slot_readout",
     "interaction_checks",
     "jacobian_ari",
     "jacobian_interaction_score",

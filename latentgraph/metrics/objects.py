@@ -25,6 +25,8 @@ from latentgraph.graphs._validation import as_real_array
 
 __all__ = [
     "SlotR2Result",
+    "SlotReadout",
+    "fit_slot_readout",
     "jacobian_ari",
     "jacobian_interaction_score",
     "normalised_influence",
@@ -124,22 +126,19 @@ def jacobian_interaction_score(influence: ArrayLike, masks: ArrayLike) -> float:
 # ----------------------------------------------------------------------------- slot R^2
 @dataclass(frozen=True, eq=False)
 class SlotR2Result:
-    """Outcome of :func:`slot_r2`.
+    """Outcome of :meth:`SlotReadout.score` and :func:`slot_r2`.
 
     Attributes:
-        score: mean over latent factors of the held-out R^2 (``per_factor``).
-        per_factor: ``(F,)`` R^2 of each factor over matched (object, slot) pairs.
-        assignment: ``(n_eval, max_objects)`` slot matched to each true object of each
-            evaluation row (-1 for absent objects).
-        n_iterations: fit-and-match rounds used on the fitting rows.
-        converged: whether the fitting-row matching stopped changing.
+        score: mean over latent factors of the R^2 (``per_factor``).
+        per_factor: ``(F,)`` R^2 of each factor over all matched (object, slot) pairs (NaN
+            for a factor that is constant on the scored rows).
+        assignment: ``(n, max_objects)`` slot matched to each true object of each scored row
+            (-1 for absent objects).
     """
 
     score: float
     per_factor: NDArray[np.float64]
     assignment: NDArray[np.int64]
-    n_iterations: int
-    converged: bool
 
     def __float__(self) -> float:
         return self.score
@@ -174,48 +173,7 @@ def _match(prediction: np.ndarray, truth: np.ndarray, present: np.ndarray) -> np
     return assignment
 
 
-def _pairs(slots, truth, present, assignment):
-    rows, objects = np.nonzero(present)
-    return slots[rows, assignment[rows, objects]], truth[rows, objects]
-
-
-def slot_r2(
-    slots: ArrayLike,
-    latents: ArrayLike,
-    present: ArrayLike | None = None,
-    *,
-    fit_rows: ArrayLike,
-    eval_rows: ArrayLike,
-    readout: str = "linear",
-    alpha: float = 0.0,
-    max_iter: int = 20,
-    max_fit_pairs: int = 5000,
-    seed: int = 0,
-) -> SlotR2Result:
-    """Slot R^2 with Hungarian matching (spec §5.6; Wiedemer et al. 2024).
-
-    Unsupervised slots are not ordered like the true objects, so a readout ``r`` from one slot
-    ``(d,)`` to one object's latents ``(F,)`` is fitted together with the matching: starting
-    from a random slot per object, alternate (1) fitting ``r`` on the matched (slot, object)
-    pairs of ``fit_rows`` (at most ``max_fit_pairs``), and (2) re-matching each row's present
-    objects to distinct slots by the Hungarian algorithm on the squared distance between the
-    standardised truth and the standardised readout of every slot, until the matching stops
-    changing. Random pairs already carry the right direction (a fraction ``1/K`` of them are
-    correct) and the standardisation removes the shrinkage, so the alternation recovers a
-    good readout quickly. ``r`` is then applied unchanged to ``eval_rows`` (e.g. held-out ID
-    rows, or OOD rows with a readout fitted on ID data), matched again, and the R^2 of each
-    factor over all matched pairs is reported with its mean.
-
-    Args:
-        slots: ``(n, K, d)`` inferred slots.
-        latents: ``(n, M, F)`` true per-object latents (``M <= K``).
-        present: ``(n, M)`` bool; default all objects present.
-        fit_rows, eval_rows: row indices (or bool masks) for fitting and scoring.
-        readout: ``"linear"`` (least squares; ``alpha > 0``: ridge) or ``"kernel_ridge"``
-            (RBF kernel on standardised slots, ridge ``alpha``).
-        max_iter: fit-and-match rounds at most.
-        seed: seeds the initial random matching and the pair subsample.
-    """
+def _slot_arrays(slots, latents, present):
     s = as_real_array(slots, "slots")
     z = as_real_array(latents, "latents")
     if s.ndim != 3 or z.ndim != 3:
@@ -231,63 +189,164 @@ def slot_r2(
     present_arr = np.ones(z.shape[:2], bool) if present is None else np.asarray(present)
     if present_arr.dtype != np.bool_ or present_arr.shape != z.shape[:2]:
         raise ValueError(f"present must be a bool array of shape {z.shape[:2]}")
-    n = s.shape[0]
-    fit = _rows(fit_rows, n, "fit_rows")
-    evaluate = _rows(eval_rows, n, "eval_rows")
+    if not np.all(np.isfinite(s)) or not np.all(np.isfinite(z[present_arr])):
+        raise ValueError("slots and the present rows of latents must be finite")
+    return s, z, present_arr
+
+
+@dataclass(frozen=True, eq=False)
+class SlotReadout:
+    """A readout from one slot ``(d,)`` to one object's latents ``(F,)``, fitted with the
+    slot-to-object matching by :func:`fit_slot_readout`; apply it unchanged to other data
+    (held-out ID rows, OOD rows) with :meth:`score`.
+
+    Attributes:
+        model: the fitted scikit-learn regressor (standardised slots -> standardised latents).
+        slot_mean, slot_std: ``(d,)`` slot standardisation (fitting data).
+        latent_mean, latent_std: ``(F,)`` latent standardisation (fitting data).
+        n_iterations: fit-and-match rounds used.
+        converged: whether the fitting matching stopped changing.
+    """
+
+    model: object
+    slot_mean: NDArray[np.float64]
+    slot_std: NDArray[np.float64]
+    latent_mean: NDArray[np.float64]
+    latent_std: NDArray[np.float64]
+    n_iterations: int
+    converged: bool
+
+    def _predict_standardised(self, s: np.ndarray) -> np.ndarray:
+        flat = ((s - self.slot_mean) / self.slot_std).reshape(-1, s.shape[2])
+        return self.model.predict(flat).reshape(s.shape[0], s.shape[1], -1)
+
+    def predict(self, slots: ArrayLike) -> NDArray[np.float64]:
+        """Read out every slot: ``(n, K, d) -> (n, K, F)`` in the latents' units."""
+        s = as_real_array(slots, "slots")
+        if s.ndim != 3 or s.shape[2] != self.slot_mean.shape[0]:
+            raise ValueError(
+                f"slots must have shape (n, K, {self.slot_mean.shape[0]}); received {s.shape}"
+            )
+        return self._predict_standardised(s) * self.latent_std + self.latent_mean
+
+    def score(
+        self, slots: ArrayLike, latents: ArrayLike, present: ArrayLike | None = None
+    ) -> SlotR2Result:
+        """Match each row's present objects to slots (Hungarian on the squared distance of
+        standardised truth and readout) and report the R^2 of each factor over all pairs."""
+        s, z, present_arr = _slot_arrays(slots, latents, present)
+        if s.shape[2] != self.slot_mean.shape[0] or z.shape[2] != self.latent_mean.shape[0]:
+            raise ValueError(
+                f"slots/latents must have {self.slot_mean.shape[0]}/{self.latent_mean.shape[0]} "
+                f"features like the fitting data; received {s.shape[2]}/{z.shape[2]}"
+            )
+        if not present_arr.any():
+            raise ValueError("present must mark at least one object")
+        prediction = self._predict_standardised(s)
+        z_std = (z - self.latent_mean) / self.latent_std
+        assignment = _match(prediction, z_std, present_arr)
+        rows, objects = np.nonzero(present_arr)
+        predicted = prediction[rows, assignment[rows, objects]]
+        true = z_std[rows, objects]
+        residual = np.sum((true - predicted) ** 2, axis=0)
+        spread = np.sum((true - true.mean(0)) ** 2, axis=0)
+        # R^2 is invariant to a common affine map, so standardised units give the same values
+        per_factor = np.full(spread.shape, np.nan)
+        np.divide(residual, spread, out=per_factor, where=spread > 0)
+        per_factor = np.where(spread > 0, 1.0 - per_factor, np.nan)
+        score = float(np.nanmean(per_factor)) if np.any(spread > 0) else float("nan")
+        return SlotR2Result(score, per_factor, assignment)
+
+
+def fit_slot_readout(
+    slots: ArrayLike,
+    latents: ArrayLike,
+    present: ArrayLike | None = None,
+    *,
+    readout: str = "linear",
+    alpha: float = 0.0,
+    max_iter: int = 20,
+    max_fit_pairs: int = 5000,
+    seed: int = 0,
+) -> SlotReadout:
+    """Fit a slot readout together with the slot-to-object matching (spec §5.6).
+
+    Unsupervised slots are not ordered like the true objects, so starting from a random
+    distinct slot per object, alternate (1) fitting the readout on the matched (slot, object)
+    pairs (at most ``max_fit_pairs``, subsampled) and (2) re-matching each row's present
+    objects to distinct slots by the Hungarian algorithm on the squared distance between the
+    standardised truth and the readout of every slot, until the matching stops changing or
+    ``max_iter`` rounds. Random pairs already carry the right direction (about a fraction
+    ``1/K`` of them are correct) and the standardisation undoes the shrinkage, so the
+    alternation locks on quickly.
+
+    Args:
+        slots: ``(n, K, d)`` inferred slots.
+        latents: ``(n, M, F)`` true per-object latents (``M <= K``).
+        present: ``(n, M)`` bool; default all objects present.
+        readout: ``"linear"`` (least squares; ``alpha > 0``: ridge) or ``"kernel_ridge"``
+            (RBF kernel on standardised slots, ridge ``alpha``); the spec names kernel ridge
+            or an MLP.
+        seed: seeds the initial matching and the pair subsample.
+    """
+    s, z, present_arr = _slot_arrays(slots, latents, present)
     for name, value in (("max_iter", max_iter), ("max_fit_pairs", max_fit_pairs)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"{name} must be an int >= 1; received {value!r}")
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or alpha < 0:
         raise ValueError(f"alpha must be a float >= 0; received {alpha!r}")
     _make_readout(readout, float(alpha))
-    if not np.all(np.isfinite(s[np.concatenate([fit, evaluate])])):
-        raise ValueError("slots must be finite on the fit and eval rows")
-
-    rng = np.random.default_rng(seed)
-    truth_rows = z[fit][present_arr[fit]]
+    truth_rows = z[present_arr]
     if truth_rows.shape[0] < 2:
-        raise ValueError("fit_rows must hold at least 2 present objects")
-    mean, std = truth_rows.mean(0), truth_rows.std(0)
-    std = np.where(std > 0, std, 1.0)
-    slot_rows = s[fit].reshape(-1, s.shape[2])
+        raise ValueError("latents must hold at least 2 present objects to fit a readout")
+    latent_mean, latent_std = truth_rows.mean(0), truth_rows.std(0)
+    latent_std = np.where(latent_std > 0, latent_std, 1.0)
+    slot_rows = s.reshape(-1, s.shape[2])
     slot_mean, slot_std = slot_rows.mean(0), slot_rows.std(0)
     slot_std = np.where(slot_std > 0, slot_std, 1.0)
     s_std = (s - slot_mean) / slot_std
-    z_std = (z - mean) / std
-
-    def read_all(model, rows):
-        flat = s_std[rows].reshape(-1, s.shape[2])
-        return model.predict(flat).reshape(len(rows), s.shape[1], -1)
-
-    # random initial matching: distinct slots per row
-    assignment = np.argsort(rng.random((len(fit), s.shape[1])), axis=1)[:, : z.shape[1]]
-    assignment = np.where(present_arr[fit], assignment, -1)
-    converged, iteration = False, 0
-    model = None
+    z_std = (z - latent_mean) / latent_std
+    rng = np.random.default_rng(seed)
+    assignment = np.argsort(rng.random(s.shape[:2]), axis=1)[:, : z.shape[1]]
+    assignment = np.where(present_arr, assignment, -1)
+    rows, objects = np.nonzero(present_arr)
+    converged, iteration, model = False, 0, None
     for iteration in range(1, max_iter + 1):  # noqa: B007
-        inputs, targets = _pairs(s_std[fit], z_std[fit], present_arr[fit], assignment)
+        inputs = s_std[rows, assignment[rows, objects]]
+        targets = z_std[rows, objects]
         if inputs.shape[0] > max_fit_pairs:
             keep = rng.choice(inputs.shape[0], max_fit_pairs, replace=False)
             inputs, targets = inputs[keep], targets[keep]
         model = _make_readout(readout, float(alpha)).fit(inputs, targets)
-        new = _match(read_all(model, fit), z_std[fit], present_arr[fit])
+        prediction = model.predict(s_std.reshape(-1, s.shape[2])).reshape(*s.shape[:2], -1)
+        new = _match(prediction, z_std, present_arr)
         if np.array_equal(new, assignment):
             converged = True
             break
         assignment = new
-    assert model is not None
-    prediction = read_all(model, evaluate)
-    eval_assignment = _match(prediction, z_std[evaluate], present_arr[evaluate])
-    rows, objects = np.nonzero(present_arr[evaluate])
-    predicted = prediction[rows, eval_assignment[rows, objects]]
-    true = z_std[evaluate][rows, objects]
-    residual = np.sum((true - predicted) ** 2, axis=0)
-    spread = np.sum((true - true.mean(0)) ** 2, axis=0)
-    # R^2 per factor (scale invariant, so standardised units give the same values)
-    per_factor = np.where(spread > 0, 1.0 - residual / np.where(spread > 0, spread, 1.0), np.nan)
-    return SlotR2Result(
-        float(np.nanmean(per_factor)), per_factor, eval_assignment, iteration, converged
-    )
+    return SlotReadout(model, slot_mean, slot_std, latent_mean, latent_std, iteration, converged)
+
+
+def slot_r2(
+    slots: ArrayLike,
+    latents: ArrayLike,
+    present: ArrayLike | None = None,
+    *,
+    fit_rows: ArrayLike,
+    eval_rows: ArrayLike,
+    **readout_options,
+) -> SlotR2Result:
+    """Slot R^2 with Hungarian matching (spec §5.6; Wiedemer et al. 2024): fit the readout on
+    ``fit_rows`` (:func:`fit_slot_readout`, ``readout_options`` passed on) and score it on
+    ``eval_rows`` (:meth:`SlotReadout.score`). For ID vs OOD, fit once on ID data and call
+    :meth:`SlotReadout.score` on each test set.
+    """
+    s, z, present_arr = _slot_arrays(slots, latents, present)
+    n = s.shape[0]
+    fit = _rows(fit_rows, n, "fit_rows")
+    evaluate = _rows(eval_rows, n, "eval_rows")
+    model = fit_slot_readout(s[fit], z[fit], present_arr[fit], **readout_options)
+    return model.score(s[evaluate], z[evaluate], present_arr[evaluate])
 
 
 def _rows(value: ArrayLike, n: int, name: str) -> NDArray[np.int64]:
