@@ -117,3 +117,20 @@ def test_bad_input_exits_2_before_writing(tmp_path, capsys, extra, message):
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_resume_with_other_settings_is_refused(run_folder, capsys):
+    assert main([*TINY, "--steps", "5", "--resume", "--out", str(run_folder)]) == 2
+    assert "different settings" in capsys.readouterr().err
+
+
+def test_data_dir_is_reused_and_checked(tmp_path):
+    from latentgraph.models.context_module.cli import load_dataset
+
+    args = {"image_size": 32, "n_train": 3, "n_valid": 2, "n_test": 2, "n_heldout": 2, "seed": 0}
+    first = load_dataset("quad_causal", args, str(tmp_path / "data"))
+    again = load_dataset("quad_causal", args, str(tmp_path / "data"))
+    assert isinstance(again.split("train")["images"], np.memmap)
+    np.testing.assert_array_equal(again.split("train")["images"], first.split("train")["images"])
+    with pytest.raises(ValueError, match="holds other data"):
+        load_dataset("quad_causal", {**args, "seed": 1}, str(tmp_path / "data"))

@@ -57,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="digits: transformed copies of each source image per context (default 1)",
     )
     data.add_argument("--data-seed", type=int, default=0, help="seed of the data")
+    data.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="keep the generated data in DIR, memory-mapped (reused when DIR already holds "
+        "the same data); large quad sets then never have to fit in memory",
+    )
     model = parser.add_argument_group("model")
     model.add_argument(
         "--variant",
@@ -183,19 +190,44 @@ def dataset_arguments(args: argparse.Namespace) -> dict:
     return {**QUAD_DEFAULTS, **given, "image_size": image_size, "seed": args.data_seed}
 
 
-def load_dataset(name: str, arguments: dict):
+def load_dataset(name: str, arguments: dict, data_dir: str | None = None):
+    """The data set ``name`` generated with ``arguments``; with ``data_dir``, read from that
+    folder when it already holds exactly these data, else generated into it."""
+    from pathlib import Path
+
+    from latentgraph.data.arrays import ArrayDataset
+
+    expected = "digits_contexts" if name == "digits" else name
+    if data_dir is not None and (Path(data_dir) / "manifest.json").is_file():
+        dataset = ArrayDataset.load(data_dir, mmap=True)
+        stored = {k: dataset.info.get(k) for k in ("image_size", "seed", "n_replicas")}
+        if name != "digits":
+            stored["n_per_context"] = dataset.info.get("n_per_context")
+        wanted = {k: arguments.get(k) for k in ("image_size", "seed", "n_replicas")}
+        if name != "digits":
+            wanted["n_per_context"] = {k.removeprefix("n_"): arguments[k] for k in QUAD_DEFAULTS}
+        if dataset.name != expected or stored != wanted:
+            raise ValueError(
+                f"--data-dir {data_dir!r} holds other data ({dataset.name}, {stored}) than "
+                f"asked for ({expected}, {wanted}); choose another folder"
+            )
+        return dataset
     if name == "digits":
         from latentgraph.data.digits import make_digits_contexts
 
-        return make_digits_contexts(**arguments)
+        dataset = make_digits_contexts(**arguments)
+        if data_dir is not None:
+            dataset.save(data_dir)
+            dataset = ArrayDataset.load(data_dir, mmap=True)
+        return dataset
     from latentgraph.data.quad import make_quad, make_quad_causal
 
-    return (make_quad_causal if name == "quad_causal" else make_quad)(**arguments)
+    return (make_quad_causal if name == "quad_causal" else make_quad)(**arguments, path=data_dir)
 
 
 def run(args: argparse.Namespace) -> dict:
     from latentgraph.inference.devices_torch import resolve_device
-    from latentgraph.models.context_module.fit_pyro import _pretrained_state
+    from latentgraph.models.context_module.fit_pyro import pretrained_backbone
     from latentgraph.models.context_module.run import run_fit
 
     variant = get_variant(args.variant)
@@ -205,7 +237,7 @@ def run(args: argparse.Namespace) -> dict:
     if not variant.pretrained and args.pretrained is not None:
         raise ValueError(f"--pretrained applies to cm-frozen and cm-finetune, not {variant.name}")
     if args.pretrained is not None:
-        _pretrained_state(args.pretrained, config)
+        pretrained_backbone(args.pretrained, config)
     if not isinstance(args.n_eval, int) or args.n_eval < 2:
         raise ValueError(f"--n-eval must be >= 2, got {args.n_eval}")
     _finite(args.lr, "--lr")
@@ -223,7 +255,7 @@ def run(args: argparse.Namespace) -> dict:
     )
     resolve_device(args.device)
     arguments = dataset_arguments(args)
-    dataset = load_dataset(args.dataset, arguments)
+    dataset = load_dataset(args.dataset, arguments, args.data_dir)
     metrics = run_fit(
         dataset,
         args.out,

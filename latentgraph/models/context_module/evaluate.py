@@ -13,7 +13,9 @@
 - **Graph** (Sec. 2.7): the maximal DAG read out of the causal layer, against the true concept
   graph (``graph_shd``), for variants with a module and labels.
 - **Concepts** (beyond the paper, P9): ``concept_r2``, the held-out R^2 of each true concept
-  regressed (linearly) on its learned block ``c_k`` of the encoded images.
+  regressed (linearly) on its learned block ``c_k`` of the encoded images, routed as
+  observational so that the block is a function of the image alone (routing by the label
+  would hand the context, and so much of an intervened concept's value, to the regression).
 
 Clean protocol by default: the real images are a seeded subset drawn without replacement (P7),
 every context's generations come from their own derived seeds (P5), and the SWD projections are
@@ -57,16 +59,14 @@ class ContextImages:
 
 @dataclass(frozen=True)
 class ConceptTruth:
-    """Images with their contexts and true concept values, for ``concept_r2``: the regression
-    of each true concept on its learned block is fitted on ``train`` and scored on ``test``.
+    """Images and their true concept values, for ``concept_r2``: the regression of each true
+    concept on its learned block is fitted on ``train`` and scored on ``test``.
 
     ``concept_columns``: columns of the concept arrays per concept (default one each)."""
 
     train_images: np.ndarray
-    train_targets: np.ndarray
     train_concepts: np.ndarray
     test_images: np.ndarray
-    test_targets: np.ndarray
     test_concepts: np.ndarray
     concept_columns: Sequence[Sequence[int]] | None = None
 
@@ -95,17 +95,25 @@ def learned_concept_scores(fitted: FittedContextModule) -> np.ndarray | None:
 
 @torch.no_grad()
 def concept_blocks(
-    fitted: FittedContextModule, images: np.ndarray, targets: np.ndarray, batch_size: int = 512
+    fitted: FittedContextModule,
+    images: np.ndarray,
+    targets: np.ndarray | None = None,
+    batch_size: int = 512,
 ) -> np.ndarray:
-    """The module's concept blocks ``c (n, K b)`` of the encoder means of uint8 ``images`` in
-    their own contexts ``targets`` (routed as the variant does)."""
+    """The module's concept blocks ``c (n, K b)`` of the encoder means of uint8 ``images``,
+    routed by ``targets`` (as the variant does) or, with ``None``, as observational."""
     if fitted.vae.head is None:
         raise ValueError(f"variant {fitted.variant.name!r} has no context module (no blocks)")
     vae, device, out = fitted.vae, fitted.device, []
     vae.eval()
     for start in range(0, len(images), batch_size):
         x = torch.as_tensor(np.asarray(images[start : start + batch_size]), device=device)
-        t = fitted.variant.route(torch.as_tensor(np.asarray(targets[start : start + batch_size])))
+        if targets is None:
+            t = torch.zeros(len(x), fitted.config.n_concepts, dtype=torch.bool)
+        else:
+            t = fitted.variant.route(
+                torch.as_tensor(np.asarray(targets[start : start + batch_size]))
+            )
         loc, _ = vae.encode(x.float() / 255.0)
         out.append(vae.head.concepts(loc, t.to(device)).cpu().numpy())
     vae.train()
@@ -246,9 +254,9 @@ def evaluate(
             metrics["graph_threshold"] = comparison.threshold
     if concept_truth is not None and config.module is not None:
         r2 = concept_r2(
-            concept_blocks(fitted, concept_truth.train_images, concept_truth.train_targets),
+            concept_blocks(fitted, concept_truth.train_images),
             concept_truth.train_concepts,
-            concept_blocks(fitted, concept_truth.test_images, concept_truth.test_targets),
+            concept_blocks(fitted, concept_truth.test_images),
             concept_truth.test_concepts,
             concept_columns=concept_truth.concept_columns,
         )

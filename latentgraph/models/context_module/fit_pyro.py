@@ -160,7 +160,7 @@ def check_fit_arguments(
     if not variant.pretrained and pretrained is not None:
         raise ValueError(f"pretrained applies to cm-frozen and cm-finetune, not {variant.name!r}")
     if pretrained is not None:
-        _pretrained_state(pretrained, config)
+        pretrained_backbone(pretrained, config)
     masks = np.asarray(targets).astype(bool)
     n_rows = int((~masks.any(axis=1)).sum()) if variant.obs_only else len(masks)
     if train_config.batch_size > n_rows:
@@ -172,7 +172,7 @@ def check_fit_arguments(
     return variant
 
 
-def _pretrained_state(path: str | Path, config: ContextModuleConfig) -> dict:
+def pretrained_backbone(path: str | Path, config: ContextModuleConfig) -> dict:
     """The backbone weights of a base run folder, after checking it fits ``config``."""
     from latentgraph.runs import read_json
 
@@ -229,7 +229,7 @@ def fit(
     vae = ContextModuleVAE(config)
     frozen: list[torch.nn.Parameter] = []
     if pretrained is not None:
-        missing = vae.load_state_dict(_pretrained_state(pretrained, config), strict=False)
+        missing = vae.load_state_dict(pretrained_backbone(pretrained, config), strict=False)
         if missing.unexpected_keys:
             raise ValueError(f"pretrained weights hold unknown keys {missing.unexpected_keys}")
         frozen = vae.backbone_parameters()

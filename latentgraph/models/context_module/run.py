@@ -99,10 +99,8 @@ def _concept_truth(dataset: ArrayDataset, n_rows: int, seed: int) -> ConceptTrut
     a, b = _subset(len(valid[key]), n_rows, seed), _subset(len(test[key]), n_rows, seed)
     return ConceptTruth(
         np.asarray(valid["images"][a]),
-        np.asarray(valid["targets"][a]),
         np.asarray(valid[key][a], dtype=np.float64),
         np.asarray(test["images"][b]),
-        np.asarray(test["targets"][b]),
         np.asarray(test[key][b], dtype=np.float64),
         columns,
     )
@@ -146,7 +144,8 @@ def run_fit(
     """
     check_dataset(dataset, config)
     train = dataset.split("train")
-    images, targets = np.asarray(train["images"]), np.asarray(train["targets"])
+    # memory-mapped images stay mapped: an accelerator then reads them batch by batch
+    images, targets = train["images"], np.asarray(train["targets"])
     variant = check_fit_arguments(
         images, targets, config, variant, train_config, pretrained=pretrained
     )
@@ -249,9 +248,8 @@ def draw_generation_grid(
         for col, (label, images) in enumerate(
             (("real", real[name]), ("generated", generated[name]))
         ):
-            images = np.asarray(images[:columns], dtype=np.float32)
-            if images.dtype != np.uint8 and images.max() > 1.5:
-                images = images / 255.0
+            raw = np.asarray(images[:columns])
+            images = raw.astype(np.float32) / (255.0 if raw.dtype == np.uint8 else 1.0)
             gap = np.ones((images.shape[1], 2, images.shape[3]), dtype=np.float32)
             strip = np.concatenate([part for image in images for part in (image, gap)][:-1], axis=1)
             ax = axes[row, col]
