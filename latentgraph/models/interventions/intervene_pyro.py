@@ -34,7 +34,8 @@ This differs on purpose from the two references:
   interventions the log joint would not be the interventional density.
 
 A perfect value on a whole site (no mask) is marked observed, as in ``pyro.poutine.do``, so
-guides, :func:`pyro.poutine.replay` and :class:`pyro.infer.Predictive` leave it alone. With a
+:func:`pyro.poutine.replay` leaves it alone and an autoguide built on the intervened model has
+no latent there. With a
 mask, the site stays latent for its natural elements; a guide that samples the site must then
 give the intervened elements their value (apply the same handler to the guide, as with
 :func:`~latentgraph.models.handlers_pyro.fix`). Values that reach a fixed element from outside
