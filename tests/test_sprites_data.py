@@ -90,6 +90,19 @@ def test_polygons_have_unit_area_times_scale_squared(shape):
     assert _CIRCUMRADIUS[SHAPE_IDS[shape]] == pytest.approx(expected, abs=5e-4)
 
 
+def test_sprite_areas_at_64_pixels_are_41_to_92_pixels_before_occlusion(sprites32):
+    """Spec 11(b): each sprite, rendered alone at 64 px, covers about 41-92 pixels."""
+    split = sprites32.split("valid")
+    rows = split["latents"][split["present"]][:, None, :]  # one object per image
+    images, _ = render_sprites(rows, 64)
+    areas = images.max(axis=-1).sum(axis=(1, 2)) / 255.0  # anti-aliased coverage in pixels
+    expected = 64**2 * rows[:, 0, 2].astype(float) ** 2
+    # 25 sub-samples per pixel quantise the edges: a few % per sprite, unbiased on average
+    np.testing.assert_allclose(areas, expected, rtol=0.06)
+    assert abs(np.mean(areas / expected) - 1) < 0.01
+    assert areas.min() >= 41 * 0.94 and areas.max() <= 92.2 * 1.06
+
+
 def test_orientation_and_vertical_flip():
     """y points up: a sprite at high y is drawn in the top rows; the triangle points up."""
     _, masks = render_sprites(_one(0.3, 0.8, 0.2, 0.0, SHAPE_IDS["triangle"]), 50, supersample=1)
