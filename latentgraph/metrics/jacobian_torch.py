@@ -43,7 +43,9 @@ def _as_latents(latents, device, dtype) -> torch.Tensor:
         raise TypeError(f"latents must hold real numbers; received dtype {z.dtype}")
     if device is not None:
         z = z.to(device)
-    return z.to(dtype if dtype is not None else (z.dtype if z.is_floating_point() else None))
+    if dtype is None:
+        dtype = z.dtype if z.is_floating_point() else torch.get_default_dtype()
+    return z.to(dtype)
 
 
 def _check_common(decoder, batch_size, chunk_size, mode):
@@ -206,10 +208,8 @@ def slot_influence_pixels_torch(
         def on_chunk(batch: torch.Tensor, pixels: torch.Tensor = pixels) -> torch.Tensor:
             return decoder(batch, pixels)
 
-        channel_axis = -1
-        probe = on_chunk(z[:1])
-        if probe.ndim == 2:
-            channel_axis = None
+        with torch.no_grad():
+            channel_axis = None if on_chunk(z[:1]).ndim == 2 else -1
         chunks.append(
             slot_influence_torch(
                 on_chunk,
