@@ -107,7 +107,10 @@ def jacobian_interaction_score(influence: ArrayLike, masks: ArrayLike) -> float:
     """JIS (spec §5.3): ``(m - 1/K) / (1 - 1/K)`` with ``m`` the mean of ``max_k G_hat`` over
     the ground-truth foreground pixels of all images pooled.
 
-    1 iff every foreground pixel depends on exactly one slot; 0 for uniform influence.
+    1 iff every foreground pixel depends on exactly one slot; 0 for uniform influence. The
+    pool is every image passed: the official evaluation pools per batch and averages the
+    batches, so call this per batch to reproduce it exactly. Pixels that no slot influences
+    count as uniform (``1/K``), where the official code would divide by zero.
 
     Example:
         >>> g = np.array([[[1.0, 0.0], [1.0, 1.0], [3.0, 1.0]]])
