@@ -15,6 +15,7 @@ from dataclasses import dataclass
 _BUILTIN_MODULES = (
     "latentgraph.models.mechanism_sparsity.cli",
     "latentgraph.models.context_module.cli",
+    "latentgraph.models.interaction_asymmetry.cli",
 )
 
 

@@ -286,3 +286,34 @@ def test_bad_settings_are_refused():
         LearningRateSchedule(warmup_steps=100, hold_until=50)
     with pytest.raises(ValueError, match="lr_decay"):
         ScheduledTrainConfig(lr_decay="cosine")
+
+
+def test_foreground_jacobian_map_equals_the_full_jacobian_on_the_foreground():
+    from latentgraph.inference.svi_torch import History
+    from latentgraph.metrics.jacobian_torch import slot_influence_torch
+    from latentgraph.models.interaction_asymmetry.evaluate import _sampled, slot_influence
+    from latentgraph.models.interaction_asymmetry.fit_pyro import (
+        FittedInteractionAsymmetry,
+        SpeedSettings,
+    )
+
+    vae = tiny_vae(seed=6, dtype=torch.float32)
+    fitted = FittedInteractionAsymmetry(vae, History(), ScheduledTrainConfig(), SpeedSettings())
+    generator = torch.Generator().manual_seed(2)
+    x = (255 * torch.rand(3, 8, 8, 3, generator=generator)).to(torch.uint8).numpy()
+    masks = torch.randint(0, 3, (3, 8, 8), generator=generator).numpy().astype("int8")
+    masks[2] = 0  # an image without foreground
+    influence = slot_influence(fitted, x, masks, seed=4)
+    loc, scale = fitted.encode(x)
+    full = slot_influence_torch(
+        fitted.decoder_function(), torch.as_tensor(_sampled(loc, scale, 4)), mode="forward"
+    )
+    foreground = masks.reshape(3, -1) > 0
+    assert influence.shape == full.shape == (3, 64, 3)
+    torch.testing.assert_close(
+        torch.as_tensor(influence[foreground]),
+        torch.as_tensor(full[foreground]),
+        rtol=1e-5,
+        atol=1e-7,
+    )
+    assert (influence[~foreground] == 0).all() and (full[~foreground] > 0).any()

@@ -203,30 +203,44 @@ class FittedInteractionAsymmetry:
 
     @torch.no_grad()
     def encode(self, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior means and stds ``(n, K, d)`` of uint8 images ``(n, H, W, 3)``."""
+        """Posterior means and stds ``(n, K, d)`` of uint8 images ``(n, H, W, 3)``.
+
+        Evaluation runs the plain float32 networks (no autocast, no compiled wrappers)."""
         locs, scales = [], []
         for chunk in self._batches(images, batch_size):
-            loc, scale = self.vae.encode(chunk)
-            locs.append(loc.float().cpu().numpy())
-            scales.append(scale.float().cpu().numpy())
+            loc, log_scale = self.vae.encoder(chunk)
+            locs.append(loc.cpu().numpy())
+            scales.append((self.config.posterior_scale_factor * log_scale.exp()).cpu().numpy())
         return np.concatenate(locs), np.concatenate(scales)
 
     @torch.no_grad()
     def decode(self, slots: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Images ``(n, H, W, 3)`` (floats, unclipped) and the head-summed, layer-averaged
-        attention ``(n, H, W, K)`` divided by the head count (rows sum to 1) of slots
-        ``(n, K', d)``."""
+        """Images ``(n, H, W, 3)`` (floats, unclipped) and the layer-averaged attention
+        averaged over heads ``(n, H, W, K')`` (``S / H``; rows sum to 1) of slots ``(n, K', d)``
+        (float32, folded attention)."""
         size = self.config.image_size
         images, maps = [], []
         for start in range(0, len(slots), batch_size):
-            z = torch.as_tensor(slots[start : start + batch_size], device=self.device).float()
-            rgb, attention = self.vae.decode(z, need_weights=True)
-            if attention is None:  # the projected formulation's weights come with need_weights
-                raise RuntimeError("the decoder returned no attention weights")
-            mean_attention = attention.float().mean(dim=(1, 2))  # (B, P, K)
-            images.append(rgb.float().view(-1, size, size, 3).cpu().numpy())
+            z = torch.as_tensor(np.asarray(slots[start : start + batch_size]), device=self.device)
+            rgb, attention = self.vae.decoder(z.float(), attention="folded")
+            mean_attention = attention.mean(dim=(1, 2))  # (B, P, K)
+            images.append(rgb.view(-1, size, size, 3).cpu().numpy())
             maps.append(mean_attention.view(-1, size, size, z.shape[1]).cpu().numpy())
         return np.concatenate(images), np.concatenate(maps)
+
+    def decoder_function(self, pixels: np.ndarray | None = None):
+        """The decoder as a function of slots for Jacobians (float32, folded attention):
+        ``(B, K, d) -> (B, H, W, 3)``, or ``(B, m, 3)`` at the pixel indices ``pixels``
+        (row-major; the decoder is per-pixel, so this costs ``m / P`` of the full image)."""
+        size = self.config.image_size
+        decoder = self.vae.decoder
+        index = None if pixels is None else torch.as_tensor(pixels, device=self.device)
+
+        def decode(z: torch.Tensor) -> torch.Tensor:
+            rgb = decoder(z, index, attention="folded")[0]
+            return rgb if index is not None else rgb.reshape(z.shape[0], size, size, 3)
+
+        return decode
 
 
 def check_fit_arguments(
