@@ -32,8 +32,13 @@ from latentgraph.models.context_module import (
     get_variant,
     official_config,
 )
-from latentgraph.models.context_module.fit_pyro import ContextModuleObjective, training_arrays
-from latentgraph.models.context_module.generate import batch_seed
+from latentgraph.models.context_module.evaluate import ContextImages, evaluate
+from latentgraph.models.context_module.fit_pyro import (
+    ContextModuleObjective,
+    FittedContextModule,
+    training_arrays,
+)
+from latentgraph.models.context_module.generate import batch_seed, generate_reference
 from latentgraph.runs import write_json
 
 K, B = 3, 2  # concepts, concept width
@@ -351,3 +356,37 @@ def test_module_output_shape():
     assert module(torch.randn(5, 12), torch.zeros(5, K, dtype=torch.bool)).shape == (5, 7)
     with pytest.raises(ValueError, match="targets must be"):
         module(torch.randn(5, 12), torch.zeros(5, K + 1, dtype=torch.bool))
+
+
+def test_reference_generation_repeats_64_draws():
+    torch.manual_seed(9)
+    vae = ContextModuleVAE(cpu_config(K))
+    ref = generate_reference(vae, [1], 130)
+    assert ref.shape == (130, 32, 32, 3)
+    np.testing.assert_array_equal(ref[:64], ref[64:128])
+    np.testing.assert_array_equal(ref[128:], ref[:2])
+    assert len(np.unique(ref.reshape(130, -1), axis=0)) == 64
+
+
+@pytest.mark.parametrize("protocol", ["clean", "reference"])
+def test_evaluate_on_toy_contexts(protocol):
+    torch.manual_seed(10)
+    images, targets = _toy_data(48)
+    fitted = FittedContextModule(ContextModuleVAE(cpu_config(K)), get_variant("cm"), None, None)
+    contexts = [
+        ContextImages(name, tuple(np.flatnonzero(mask)), images[(targets == mask).all(1)])
+        for name, mask in (("obs", [0, 0, 0]), ("c0", [1, 0, 0]), ("c2", [0, 0, 1]))
+    ]
+    pair = ContextImages("c0_c2", (0, 2), images[:12])
+    result = evaluate(
+        fitted, concept_contexts=contexts, pair_contexts=[pair], n_eval=8, protocol=protocol,
+        true_graph=np.array([[0, 1, 0], [0, 0, 0], [0, 1, 0]]),
+    )  # fmt: skip
+    m = result.metrics
+    assert m["swd_concept"] == pytest.approx(np.mean([m["swd_obs"], m["swd_c0"], m["swd_c2"]]))
+    assert m["swd_composition"] == m["swd_c0_c2"]
+    assert "swd_composition_joint_perfect" in m and 0 <= m["graph_shd"] <= 6
+    assert m["elbo_bpd_ref"] == pytest.approx(3 * m["recon_bpd"])
+    assert result.generated["c0"].shape == (8, 32, 32, 3)
+    with pytest.raises(ValueError, match="protocol"):
+        evaluate(fitted, concept_contexts=contexts, protocol="paper")

@@ -128,6 +128,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="steps between checkpoints (0: 1000 or a tenth of the steps)",
     )
     train.add_argument(
+        "--eval-protocol",
+        choices=("clean", "reference"),
+        default="clean",
+        help="clean (seeded, fresh, without replacement) or the reference's (spec 12)",
+    )
+    train.add_argument(
         "--n-eval", type=int, default=1000, help="images per context for SWD and reconstruction"
     )
     parser.add_argument(
@@ -267,6 +273,7 @@ def run(args: argparse.Namespace) -> dict:
         resume=args.resume,
         dataset_args={"dataset": args.dataset, **arguments},
         n_eval=args.n_eval,
+        protocol=args.eval_protocol,
     )
     shown = [
         k

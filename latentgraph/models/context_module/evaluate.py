@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pyro
@@ -37,7 +38,9 @@ from latentgraph.metrics.elbo_bpd import elbo_bpd
 from latentgraph.metrics.sliced_wasserstein import random_projections, sliced_wasserstein
 from latentgraph.models.context_module.config import COMPOSE_MODES
 from latentgraph.models.context_module.fit_pyro import FittedContextModule
-from latentgraph.models.context_module.generate import generate, target_mask
+from latentgraph.models.context_module.generate import generate, generate_reference, target_mask
+
+PROTOCOLS: tuple[str, ...] = ("clean", "reference")
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,7 @@ def evaluate(
     true_graph: np.ndarray | None = None,
     concept_names: Sequence[str] = (),
     concept_truth: ConceptTruth | None = None,
+    protocol: str = "clean",
 ) -> Evaluation:
     """Every metric of the module docstring on held-out images.
 
@@ -186,7 +190,13 @@ def evaluate(
         true_graph: the true ``(K, K)`` concept graph (rows children) for ``graph_shd``.
         concept_names: node names of the concept graph.
         concept_truth: labelled images with true concepts for ``concept_r2`` (module variants).
+        protocol: ``"clean"`` (the module docstring) or ``"reference"`` (spec Sec. 12, for
+            like-for-like comparisons with its tables): real images drawn *with* replacement
+            (P7), the 64 generations re-seeded to 0 for every batch and context (P5), and new
+            SWD projections for every context (P6).
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     if not concept_contexts:
         raise ValueError("concept_contexts must hold at least one context, got none")
     if not isinstance(n_eval, int) or isinstance(n_eval, bool) or n_eval < 2:
@@ -204,16 +214,20 @@ def evaluate(
         for mode in modes if group == "composition" else modes[:1]:
             suffix = "" if mode == modes[0] else f"_{mode}"
             values = []
-            for context in contexts:
-                rows = _subset(len(context.images), n_eval, seed)
+            for position, context in enumerate(contexts):
+                if protocol == "clean":
+                    rows = _subset(len(context.images), n_eval, seed)
+                    draw = partial(generate, seed=seed)
+                else:
+                    rng = np.random.default_rng(np.random.SeedSequence([seed, position]))
+                    rows = rng.choice(len(context.images), size=n_eval, replace=True)
+                    theta = random_projections(
+                        theta.shape[0], n_projections, int(rng.integers(2**31))
+                    )
+                    draw = generate_reference
                 real = np.asarray(context.images[rows])
-                fake = generate(
-                    fitted.vae,
-                    list(context.targets),
-                    len(rows),
-                    seed=seed,
-                    variant=variant,
-                    compose=mode,
+                fake = draw(
+                    fitted.vae, list(context.targets), len(rows), variant=variant, compose=mode
                 )
                 value = sliced_wasserstein(real, fake, projections=theta)
                 metrics[f"swd_{context.name}{suffix}"] = value

@@ -102,3 +102,30 @@ def generate(
         out.append(images.float().cpu().numpy())
     vae.train(was_training)
     return np.concatenate(out, axis=0)
+
+
+@torch.no_grad()
+def generate_reference(
+    vae: ContextModuleVAE,
+    targets,
+    n_samples: int,
+    *,
+    variant: Variant | None = None,
+    compose: str | None = None,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """The reference's evaluation draws (pitfall P5), for like-for-like comparisons only: the
+    torch RNG is re-seeded to 0 before every batch of 64, so there are only 64 distinct noise
+    vectors, the same in every context, repeated up to ``n_samples`` images."""
+    mask = target_mask(targets, vae.config.n_concepts)
+    device = vae.loc_head.weight.device
+    routed = torch.as_tensor(mask, device=device)
+    if variant is not None:
+        routed = variant.route(routed[None])[0]
+    was_training = vae.training
+    vae.eval()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        batch = vae.model(None, routed.expand(batch_size, -1), compose).float().cpu().numpy()
+    vae.train(was_training)
+    return np.resize(batch, (n_samples, *batch.shape[1:]))

@@ -32,6 +32,7 @@ from latentgraph.graphs import EdgeBeliefs, draw_graph_comparison
 from latentgraph.inference.svi_torch import TrainConfig
 from latentgraph.models.context_module.config import ContextModuleConfig
 from latentgraph.models.context_module.evaluate import (
+    PROTOCOLS,
     ConceptTruth,
     ContextImages,
     Evaluation,
@@ -136,6 +137,7 @@ def run_fit(
     resume: bool = False,
     dataset_args: dict | None = None,
     n_eval: int = 1000,
+    protocol: str = "clean",
 ) -> dict:
     """Fit ``variant`` on the train split, evaluate on test/heldout, write the run folder.
 
@@ -151,6 +153,8 @@ def run_fit(
     )
     if not isinstance(n_eval, int) or isinstance(n_eval, bool) or n_eval < 2:
         raise ValueError(f"n_eval must be an int >= 2, got {n_eval!r}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     out = prepare_run_dir(out, overwrite=overwrite, resume=resume)
     run_config = {
         "family": "context-module",
@@ -160,7 +164,7 @@ def run_fit(
         "dataset": {"name": dataset.name, **(dataset_args or {}), "sizes": dataset.sizes},
         "model": config.to_dict(),
         "train": asdict(train_config),
-        "evaluation": {"n_eval": n_eval, "seed": train_config.seed, "protocol": "clean"},
+        "evaluation": {"n_eval": n_eval, "seed": train_config.seed, "protocol": protocol},
     }
     if resume:
         check_same_run(out, run_config, ignore=RESUME_MAY_CHANGE)
@@ -196,6 +200,7 @@ def run_fit(
         pair_contexts=_contexts(dataset, "heldout") if "heldout" in dataset.splits else (),
         seed=train_config.seed,
         n_eval=n_eval,
+        protocol=protocol,
         true_graph=true_graph,
         concept_names=names,
         concept_truth=_concept_truth(dataset, 5 * n_eval, train_config.seed)
@@ -218,7 +223,9 @@ def run_fit(
     )
     write_npy(out / "z_test.npy", fitted.encode(np.asarray(dataset.split("test")["images"])))
     _write_graphs(out, result, true_graph, names)
-    _write_report(out, dataset, fitted, result, metrics, has_graph=true_graph is not None)
+    _write_report(
+        out, dataset, fitted, result, metrics, has_graph=true_graph is not None, protocol=protocol
+    )
     return {**metrics, "device": str(fitted.device)}
 
 
@@ -281,6 +288,7 @@ def _write_report(
     metrics: dict,
     *,
     has_graph: bool,
+    protocol: str = "clean",
 ) -> None:
     info = dataset.info
     single = [info["contexts"][i] for i in info["split_contexts"]["test"]]
@@ -351,7 +359,10 @@ def _write_report(
         + ".",
         "Evaluation: clean protocol: seeded real subsets without replacement (P7), fresh seeded "
         "generations per context and batch (P5), one seeded set of SWD projections for every "
-        "context (P6), the final weights.",
+        "context (P6), the final weights."
+        if protocol == "clean"
+        else "Evaluation: the reference protocol (spec 12): real images drawn with replacement, "
+        "64 generations re-seeded to 0 and repeated, new projections per context; final weights.",
         f"Device: {fitted.device}; {metrics['steps']} steps in {metrics['train_wall_s']:.1f} s.",
     ]
     if fitted.config.module is not None:
