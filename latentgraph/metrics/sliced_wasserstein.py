@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import ot
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
@@ -105,6 +104,10 @@ def random_projections(dim: int, n_projections: int = 50, seed: int = 0) -> NDAr
 def _swd(
     x: NDArray[np.floating], y: NDArray[np.floating], projections: NDArray[np.float64], p: float
 ) -> float:
+    # imported here: POT's package import loads its torch/JAX backends (seconds), which every
+    # user of the numpy-only metrics room would otherwise pay
+    import ot
+
     dtype = np.result_type(x.dtype, y.dtype)
     return float(
         ot.sliced_wasserstein_distance(
