@@ -1,0 +1,128 @@
+"""Quality benchmark: the regularised Transformer VAE and its ablations on sprites.
+
+Variants (spec Sec. 2.7, 11c): ``both`` (alpha = beta = 0.05, the proposed model), ``beta-only``
+(alpha = 0), ``alpha-only`` (beta = 0) and ``neither`` (the unregularised autoencoder). The
+expected ordering of J-ARI and JIS is both > alpha-only, beta-only > neither. Each run is a
+``latentgraph fit interaction-asymmetry`` subprocess writing a run folder under
+``benchmarks/runs/``; per-run metrics and a mean +- sd summary over seeds go to
+``benchmarks/results/<name>.json`` and the summary is printed as Markdown (this script does not
+edit BENCHMARKS.md).
+
+Presets:
+  cpu       32x32 sprites (2-4 objects, 20k images), the ``cpu`` network, 256 random pixels per
+            image and step, 20k steps at batch 32, on the CPU
+  official  64x64 sprites (100k images), the official network and schedule (500k steps at
+            batch 64; a GPU job of about a day per run at the spec's 0.08 s/step)
+
+    python benchmarks/interaction_asymmetry.py --preset cpu --variants both,neither --seeds 0
+    python benchmarks/interaction_asymmetry.py --preset official --device cuda --seeds 0,1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+try:
+    from benchmarks._record import ROOT, provenance, save_json
+except ImportError:  # run as a script from benchmarks/
+    from _record import ROOT, provenance, save_json
+
+PRESETS = {
+    "cpu": [
+        "--image-size", "32", "--objects", "2-4", "--n-images", "20000", "--size", "cpu",
+        "--steps", "20000", "--batch-size", "32", "--pixels-per-image", "256",
+        "--jacobian-images", "200", "--readout-images", "2000",
+    ],
+    "official": [
+        "--image-size", "64", "--objects", "2-4", "--n-images", "100000", "--size", "official",
+        "--steps", "500000", "--batch-size", "64", "--jacobian-images", "1200",
+        "--readout-images", "5000", "--schedule", "official",
+    ],
+}  # fmt: skip
+VARIANTS = {
+    "both": ["--alpha", "0.05", "--beta", "0.05"],
+    "beta-only": ["--alpha", "0", "--beta", "0.05"],
+    "alpha-only": ["--alpha", "0.05", "--beta", "0"],
+    "neither": ["--alpha", "0", "--beta", "0"],
+}
+COLUMNS = ("j_ari", "jis", "slot_r2", "recon_id", "l_int", "kl", "s_per_step", "train_wall_s")
+
+
+def run_one(out: Path, variant: str, seed: int, extra: list[str], threads: int) -> dict:
+    cmd = [
+        sys.executable, "-m", "latentgraph", "fit", "interaction-asymmetry", *extra,
+        *VARIANTS[variant], "--seed", str(seed), "--data-seed", "0", "--out", str(out),
+        "--no-progress", "--overwrite",
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"run failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["process_wall_s"] = time.perf_counter() - start
+    return metrics
+
+
+def summarise(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=("float32", "bf16"), default="float32")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", default=None, help="results file name (default: the preset)")
+    args = parser.parse_args()
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}; choose from {sorted(VARIANTS)}")
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    extra = [*PRESETS[args.preset], "--device", args.device, "--precision", args.precision]
+    if args.steps is not None:
+        extra += ["--steps", str(args.steps)]
+    name = args.name or f"interaction_asymmetry_{args.preset}"
+    runs_dir = ROOT / "benchmarks" / "runs" / name
+    results: dict[str, list[dict]] = {v: [] for v in variants}
+    for variant in variants:
+        for seed in seeds:
+            out = runs_dir / f"{variant}-seed{seed}"
+            metrics = run_one(out, variant, seed, extra, args.threads)
+            results[variant].append({"seed": seed, "run": str(out.relative_to(ROOT)), **metrics})
+            shown = "  ".join(f"{k}={metrics[k]:.4g}" for k in COLUMNS if k in metrics)
+            print(f"{variant} seed {seed}: {shown}", flush=True)
+    summary = {
+        variant: {
+            column: summarise([r[column] for r in rows if column in r])
+            for column in COLUMNS
+            if any(column in r for r in rows)
+        }
+        for variant, rows in results.items()
+    }
+    payload = {**provenance(), "preset": args.preset, "arguments": extra, "runs": results,
+               "summary": summary}  # fmt: skip
+    path = save_json(name, payload)
+    header = "| variant | " + " | ".join(COLUMNS) + " |"
+    print("\n" + header + "\n|" + "---|" * (len(COLUMNS) + 1))
+    for variant, row in summary.items():
+        print(f"| {variant} | " + " | ".join(row.get(c, "") for c in COLUMNS) + " |")
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
