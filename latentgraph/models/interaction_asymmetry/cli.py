@@ -86,7 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train = parser.add_argument_group("training")
     train.add_argument("--steps", type=int, default=OFFICIAL_STEPS)
     train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    train.add_argument(
+        "--lr", type=float, default=5e-4, help="peak learning rate (a fifth of it after the hold)"
+    )
     train.add_argument(
         "--schedule",
         choices=("scaled", "official"),
@@ -154,7 +156,7 @@ def _settings(args: argparse.Namespace):
             f"--ood diagonal needs one object count (e.g. --objects 2), got {args.objects}"
         )
     fraction = 1.0 if args.schedule == "official" else args.steps / OFFICIAL_STEPS
-    schedule = LearningRateSchedule(peak=args.lr)
+    schedule = LearningRateSchedule(peak=args.lr, drop_to=args.lr / 5)  # 5e-4 -> 1e-4
     if fraction != 1.0:
         schedule = schedule.scaled(fraction)
     size = args.size or ("official" if args.image_size == 64 else "cpu")

@@ -125,7 +125,7 @@ class InteractionAsymmetryObjective:
             scale = self.vae.config.n_pixels / target.shape[1]
             logs = {
                 "recon_sse": scale * (rgb - target).square().sum() / batch,
-                "alpha": torch.tensor(float(alpha)),
+                "alpha": torch.tensor(float(alpha), device=images.device),
             }
             logs["kl"] = raw_kl["slots"] / batch
             if attention is not None:
