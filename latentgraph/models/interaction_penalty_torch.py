@@ -85,8 +85,8 @@ def interaction_penalty(attention: torch.Tensor, *, reduction: str = "image") ->
 
     Example:
         >>> A = torch.full((2, 2, 12, 16, 5), 1 / 5)       # uniform attention
-        >>> float(interaction_penalty(A, reduction="mean"))  # = 12**2 * 4 / 10
-        57.6...
+        >>> round(float(interaction_penalty(A, reduction="mean")), 4)  # = 12**2 * 4 / 10
+        57.6
     """
     if reduction not in ("image", "mean", "none"):
         raise ValueError(f"reduction must be 'image', 'mean' or 'none', got {reduction!r}")
