@@ -134,3 +134,11 @@ def test_data_dir_is_reused_and_checked(tmp_path):
     np.testing.assert_array_equal(again.split("train")["images"], first.split("train")["images"])
     with pytest.raises(ValueError, match="holds other data"):
         load_dataset("quad_causal", {**args, "seed": 1}, str(tmp_path / "data"))
+
+
+def test_malformed_expressivity_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*TINY, "--expressivity", "2.32", "--out", str(tmp_path / "never")])
+    assert exit_info.value.code == 2
+    assert "L.a.b" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()

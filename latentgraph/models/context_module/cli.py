@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import replace
 
 from latentgraph.families import Family, register
 from latentgraph.inference.svi_torch import TrainConfig
@@ -96,7 +97,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument("--compose", choices=COMPOSE_MODES, default="reference")
     model.add_argument("--effect-sign", choices=EFFECT_SIGNS, default="clamp01")
-    model.add_argument("--module-norm", choices=MODULE_NORMS, default="none")
+    model.add_argument("--module-norm", choices=MODULE_NORMS, default="layer")
+    model.add_argument(
+        "--expressivity",
+        type=_expressivity,
+        default=None,
+        metavar="L.a.b",
+        help="module depth L, latent width a and concept width b per concept, e.g. 2.32.8 "
+        "(default: the --sizes preset's; the reference's --exp)",
+    )
     train = parser.add_argument_group("training")
     train.add_argument(
         "--steps",
@@ -151,6 +160,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def _expressivity(text: str) -> tuple[int, int, int]:
+    """``"2.32.8"`` -> ``(2, 32, 8)`` (an argparse type)."""
+    parts = text.split(".")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected L.a.b with positive ints, got {text!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
 def _finite(value: float, name: str) -> None:
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
@@ -171,8 +188,12 @@ def model_config(args: argparse.Namespace) -> ContextModuleConfig:
         compose=args.compose,
         effect_sign=args.effect_sign,
     )
+    module = config.module
+    if args.expressivity is not None:
+        depth, block_in, block_out = args.expressivity
+        module = replace(module, depth=depth, block_in=block_in, block_out=block_out)
     config = ContextModuleConfig(
-        n_concepts, config.backbone, config.module, args.beta, args.group_lasso, args.l2
+        n_concepts, config.backbone, module, args.beta, args.group_lasso, args.l2
     )
     return config.with_module(config.module if get_variant(args.variant).with_module else None)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-MODULE_NORMS: tuple[str, ...] = ("none", "layer")
+MODULE_NORMS: tuple[str, ...] = ("layer", "none")
 BACKBONE_NORMS: tuple[str, ...] = ("group", "none")
 OBS_NOISE_MASKS: tuple[str, ...] = ("block", "dense")
 COMPOSE_MODES: tuple[str, ...] = ("reference", "joint_perfect")
@@ -88,9 +88,10 @@ class ModuleSizes:
         block_out: ``b``, the concept width after the expressive layer (``eps, c`` have
             ``K * b``).
         depth: ``L``, the number of widths ``int(linspace(a, b, L))`` of the expressive layer.
-        norm: ``"none"`` (default) or ``"layer"`` (per-sample, per-block LayerNorm) in the
-            expressive layer; the reference's BatchNorm leaks the context through batch
-            statistics (P4) and is not offered.
+        norm: ``"layer"`` (default; a per-sample LayerNorm over each concept block, where the
+            reference has BatchNorm, which leaks the context through batch statistics, P4) or
+            ``"none"``. On quad_causal at 32x32 (cpu network, 3000 steps, one seed) the
+            LayerNorm lowered the concept SWD from 0.33 to 0.22.
         obs_noise_mask: ``"block"`` (default; the noise layer is block-diagonal in every context)
             or ``"dense"`` (the reference: the observational context uses the full ``P^obs``,
             P1).
@@ -104,7 +105,7 @@ class ModuleSizes:
     block_in: int = 32
     block_out: int = 8
     depth: int = 2
-    norm: str = "none"
+    norm: str = "layer"
     obs_noise_mask: str = "block"
     compose: str = "reference"
     effect_sign: str = "clamp01"

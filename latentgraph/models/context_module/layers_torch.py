@@ -119,7 +119,7 @@ class ExpressiveLayer(nn.Module):
     GELU. No weight connects two concepts.
     """
 
-    def __init__(self, n_concepts: int, widths: tuple[int, ...], *, norm: str = "none"):
+    def __init__(self, n_concepts: int, widths: tuple[int, ...], *, norm: str = "layer"):
         super().__init__()
         if norm not in MODULE_NORMS:
             raise ValueError(f"norm must be one of {MODULE_NORMS}, got {norm!r}")
