@@ -52,8 +52,21 @@ def _check_dataset(dataset: ArrayDataset, config: InteractionAsymmetryConfig) ->
     for split in ("train", "valid", "test"):
         if split not in dataset.splits:
             raise ValueError(f"dataset must have a {split!r} split, got {sorted(dataset.splits)}")
-        if "images" not in dataset.split(split) or "masks" not in dataset.split(split):
+        arrays = dataset.split(split)
+        if "images" not in arrays or "masks" not in arrays:
             raise ValueError(f"dataset split {split!r} must hold 'images' and 'masks'")
+        size = config.image_size
+        images, masks = arrays["images"], arrays["masks"]
+        if images.dtype != np.uint8 or images.shape[1:] != (size, size, 3):
+            raise ValueError(
+                f"dataset split {split!r} images must be uint8 (n, {size}, {size}, 3) for this "
+                f"model, got {images.dtype} {images.shape}"
+            )
+        if masks.shape != images.shape[:3]:
+            raise ValueError(
+                f"dataset split {split!r} masks must have shape {images.shape[:3]}, got "
+                f"{masks.shape}"
+            )
 
 
 def run_fit(
