@@ -338,3 +338,25 @@ def test_foreground_jacobian_map_equals_the_full_jacobian_on_the_foreground():
         atol=1e-7,
     )
     assert (influence[~foreground] == 0).all() and (full[~foreground] > 0).any()
+
+
+@pytest.mark.gpu
+def test_gpu_speed_paths_give_the_float32_loss(device):
+    # On the GPU: bf16 autocast, torch.compile and the fused (projected, alpha = 0) attention
+    # against the float32 folded path, official sizes, same weights and noise.
+    torch.manual_seed(0)
+    vae = InteractionAsymmetryVAE(official_config()).to(device)
+    objective = InteractionAsymmetryObjective(vae, alpha=lambda step: 0.05)
+    x = torch.rand(8, 64, 64, 3, generator=torch.Generator().manual_seed(1)).to(device)
+
+    def loss(alpha, **speed):
+        vae.set_speed(**speed)
+        pyro.set_rng_seed(3)
+        value, _ = objective.evaluate_loss(x, None, alpha)
+        value.backward()
+        return float(value)
+
+    reference = loss(0.05)
+    assert loss(0.05, precision="bf16") == pytest.approx(reference, rel=2e-2)
+    assert loss(0.05, precision="bf16", compile=True) == pytest.approx(reference, rel=2e-2)
+    assert loss(0.0, attention="projected") == pytest.approx(loss(0.0), rel=1e-4)
