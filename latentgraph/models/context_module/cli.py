@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import replace
+from pathlib import Path
 
 from latentgraph.families import Family, register
 from latentgraph.inference.svi_torch import TrainConfig
@@ -220,8 +221,6 @@ def dataset_arguments(args: argparse.Namespace) -> dict:
 def load_dataset(name: str, arguments: dict, data_dir: str | None = None):
     """The data set ``name`` generated with ``arguments``; with ``data_dir``, read from that
     folder when it already holds exactly these data, else generated into it."""
-    from pathlib import Path
-
     from latentgraph.data.arrays import ArrayDataset
 
     expected = "digits_contexts" if name == "digits" else name
@@ -256,6 +255,7 @@ def run(args: argparse.Namespace) -> dict:
     from latentgraph.inference.devices_torch import resolve_device
     from latentgraph.models.context_module.fit_pyro import pretrained_backbone
     from latentgraph.models.context_module.run import run_fit
+    from latentgraph.runs import prepare_run_dir
 
     variant = get_variant(args.variant)
     config = model_config(args)
@@ -281,6 +281,9 @@ def run(args: argparse.Namespace) -> dict:
         progress=not args.no_progress,
     )
     resolve_device(args.device)
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not (args.overwrite or args.resume):
+        prepare_run_dir(out)  # refuses, before the data are generated
     arguments = dataset_arguments(args)
     dataset = load_dataset(args.dataset, arguments, args.data_dir)
     metrics = run_fit(
