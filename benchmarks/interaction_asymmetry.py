@@ -36,12 +36,12 @@ except ImportError:  # run as a script from benchmarks/
 
 PRESETS = {
     "cpu": [
-        "--image-size", "32", "--objects", "2-4", "--n-images", "20000", "--size", "cpu",
+        "--image-size", "32", "--objects", "2-4", "--n-images", "20000", "--sizes", "cpu",
         "--steps", "20000", "--batch-size", "32", "--pixels-per-image", "256",
         "--jacobian-images", "200", "--readout-images", "2000",
     ],
     "official": [
-        "--image-size", "64", "--objects", "2-4", "--n-images", "100000", "--size", "official",
+        "--image-size", "64", "--objects", "2-4", "--n-images", "100000", "--sizes", "official",
         "--steps", "500000", "--batch-size", "64", "--jacobian-images", "1200",
         "--readout-images", "5000", "--schedule", "official",
     ],

@@ -67,8 +67,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "fit":
         from latentgraph.families import families
 
-        metrics = families()[args.family].run(args)
-        shown = {k: metrics[k] for k in ("mcc", "shd", "n_edges_learned", "wall_s") if k in metrics}
+        family = families()[args.family]
+        metrics = family.run(args)
+        shown = {k: metrics[k] for k in (*family.headline, "wall_s") if k in metrics}
         print("  ".join(f"{k}={v:.4g}" for k, v in shown.items()))
         print(f"run folder: {args.out}")
     elif args.command == "sweep":

@@ -30,6 +30,8 @@ class Family:
     run: Callable[[argparse.Namespace], dict]
     add_sweep_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     sweep: Callable[[argparse.Namespace], dict] | None = None
+    headline: tuple[str, ...] = ()
+    """metrics.json keys the command line prints after a fit (those present)."""
 
 
 _FAMILIES: dict[str, Family] = {}

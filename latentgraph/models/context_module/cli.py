@@ -299,12 +299,6 @@ def run(args: argparse.Namespace) -> dict:
         n_eval=args.n_eval,
         protocol=args.eval_protocol,
     )
-    shown = [
-        k
-        for k in ("swd_concept", "swd_composition", "recon_bpd", "concept_r2", "graph_shd")
-        if k in metrics
-    ]
-    print("  ".join(f"{k}={metrics[k]:.4g}" for k in shown))
     return metrics
 
 
@@ -315,5 +309,6 @@ FAMILY = register(
         "(Markham et al., 2025)",
         add_arguments=add_arguments,
         run=run,
+        headline=("swd_concept", "swd_composition", "recon_bpd", "concept_r2", "graph_shd"),
     )
 )

@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model = parser.add_argument_group("model and loss")
     model.add_argument(
-        "--size",
+        "--sizes",
         choices=sorted(PRESETS),
         default=None,
         help="network sizes (default: official at 64x64, cpu at 32x32)",
@@ -159,7 +159,7 @@ def _settings(args: argparse.Namespace):
     schedule = LearningRateSchedule(peak=args.lr, drop_to=args.lr / 5)  # 5e-4 -> 1e-4
     if fraction != 1.0:
         schedule = schedule.scaled(fraction)
-    size = args.size or ("official" if args.image_size == 64 else "cpu")
+    size = args.sizes or ("official" if args.image_size == 64 else "cpu")
     config = PRESETS[size](
         image_size=args.image_size,
         alpha=args.alpha,
@@ -246,8 +246,6 @@ def run(args: argparse.Namespace) -> dict:
         readout_images=args.readout_images,
         eval_images=args.eval_images,
     )
-    shown = ("j_ari", "jis", "slot_r2", "recon_id", "recon_ood")
-    print("  ".join(f"{k}={metrics[k]:.4g}" for k in shown if k in metrics))
     return metrics
 
 
@@ -257,5 +255,6 @@ FAMILY = register(
         help="regularised Transformer VAE for object slots (Brady et al., 2025)",
         add_arguments=add_arguments,
         run=run,
+        headline=("j_ari", "jis", "slot_r2", "recon_id", "recon_ood"),
     )
 )

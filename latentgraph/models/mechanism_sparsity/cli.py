@@ -314,5 +314,6 @@ FAMILY = register(
         run=run,
         add_sweep_arguments=partial(add_arguments, sweep=True),
         sweep=sweep,
+        headline=("mcc", "shd", "n_edges_learned"),
     )
 )
