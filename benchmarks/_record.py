@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -43,6 +44,28 @@ def provenance() -> dict:
         "commit": git_commit(),
         "torch": torch.__version__,
     }
+
+
+def run_fit(family: str, arguments: list[str], out: Path, *, threads: int) -> dict:
+    """Run ``latentgraph fit <family> <arguments> --out <out> --no-progress`` in a fresh process
+    with ``threads`` BLAS/OpenMP threads; return its ``metrics.json`` plus ``process_wall_s``."""
+    cmd = [sys.executable, "-m", "latentgraph", "fit", family, *arguments]
+    cmd += ["--out", str(out), "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"run failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["process_wall_s"] = time.perf_counter() - start
+    return metrics
+
+
+def summarise(values: list[float]) -> str:
+    """``mean ± sd`` over seeds (the value alone for one seed)."""
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def save_json(name: str, payload: dict) -> Path:

@@ -21,16 +21,14 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 try:
-    from benchmarks._record import RESULTS, ROOT, provenance, save_json
+    from benchmarks._record import RESULTS, ROOT, provenance, run_fit, save_json, summarise
 except ImportError:  # run as a script from benchmarks/
-    from _record import RESULTS, ROOT, provenance, save_json
+    from _record import RESULTS, ROOT, provenance, run_fit, save_json, summarise
 
 PRESETS = {
     "cpu": [
@@ -57,27 +55,13 @@ NEEDS_BASE = ("cm-frozen", "cm-finetune")
 
 def run_one(out: Path, dataset: str, variant: str, seed: int, extra: list[str],
             threads: int, pretrained: Path | None = None) -> dict:  # fmt: skip
-    cmd = [
-        sys.executable, "-m", "latentgraph", "fit", "context-module", "--dataset", dataset,
-        "--variant", variant, "--seed", str(seed), "--data-seed", str(seed), "--out", str(out),
-        "--no-progress", *extra,
+    arguments = [
+        "--dataset", dataset, "--variant", variant, "--seed", str(seed), "--data-seed", str(seed),
+        *extra,
     ]  # fmt: skip
     if pretrained is not None:
-        cmd += ["--pretrained", str(pretrained)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"run failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
-    metrics = json.loads((out / "metrics.json").read_text())
-    metrics["process_wall_s"] = time.perf_counter() - start
-    return metrics
-
-
-def summarise(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+        arguments += ["--pretrained", str(pretrained)]
+    return run_fit("context-module", arguments, out, threads=threads)
 
 
 def main() -> None:

@@ -21,18 +21,12 @@ Presets:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 try:
-    from benchmarks._record import ROOT, provenance, save_json
+    from benchmarks._record import ROOT, provenance, run_fit, save_json, summarise
 except ImportError:  # run as a script from benchmarks/
-    from _record import ROOT, provenance, save_json
+    from _record import ROOT, provenance, run_fit, save_json, summarise
 
 PRESETS = {
     "cpu": [
@@ -56,25 +50,10 @@ COLUMNS = ("j_ari", "jis", "slot_r2", "recon_id", "l_int", "kl", "s_per_step", "
 
 
 def run_one(out: Path, variant: str, seed: int, extra: list[str], threads: int) -> dict:
-    cmd = [
-        sys.executable, "-m", "latentgraph", "fit", "interaction-asymmetry", *extra,
-        *VARIANTS[variant], "--seed", str(seed), "--data-seed", "0", "--out", str(out),
-        "--no-progress", "--overwrite",
+    arguments = [
+        *extra, *VARIANTS[variant], "--seed", str(seed), "--data-seed", "0", "--overwrite",
     ]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"run failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
-    metrics = json.loads((out / "metrics.json").read_text())
-    metrics["process_wall_s"] = time.perf_counter() - start
-    return metrics
-
-
-def summarise(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    return run_fit("interaction-asymmetry", arguments, out, threads=threads)
 
 
 def main() -> None:

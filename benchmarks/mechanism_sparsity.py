@@ -17,17 +17,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 try:
-    from benchmarks._record import RESULTS, ROOT, provenance, save_json, update_benchmarks_md
+    from benchmarks._record import (
+        RESULTS,
+        ROOT,
+        provenance,
+        run_fit,
+        save_json,
+        summarise,
+        update_benchmarks_md,
+    )
 except ImportError:  # run as a script from benchmarks/
-    from _record import RESULTS, ROOT, provenance, save_json, update_benchmarks_md
+    from _record import (
+        RESULTS,
+        ROOT,
+        provenance,
+        run_fit,
+        save_json,
+        summarise,
+        update_benchmarks_md,
+    )
 
 PRESETS = {
     "cpu": [
@@ -43,24 +56,8 @@ COLUMNS = ("mcc", "shd", "linear_r", "consistency_r", "n_edges_learned", "train_
 def run_one(
     out: Path, dataset: str, setting: str, seed: int, extra: list[str], threads: int
 ) -> dict:
-    cmd = [
-        sys.executable, "-m", "latentgraph", "fit", "mechanism-sparsity", "--dataset", dataset,
-        *SETTINGS[setting], "--seed", str(seed), "--out", str(out), "--no-progress", *extra,
-    ]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"run failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
-    metrics = json.loads((out / "metrics.json").read_text())
-    metrics["process_wall_s"] = time.perf_counter() - start
-    return metrics
-
-
-def summarise(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    arguments = ["--dataset", dataset, *SETTINGS[setting], "--seed", str(seed), *extra]
+    return run_fit("mechanism-sparsity", arguments, out, threads=threads)
 
 
 def main() -> None:
