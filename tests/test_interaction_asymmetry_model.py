@@ -311,12 +311,12 @@ def test_bad_settings_are_refused():
 
 def test_foreground_jacobian_map_equals_the_full_jacobian_on_the_foreground():
     from latentgraph.inference.svi_torch import History
-    from latentgraph.metrics.jacobian_torch import slot_influence_torch
     from latentgraph.models.interaction_asymmetry.evaluate import _sampled, slot_influence
     from latentgraph.models.interaction_asymmetry.fit_pyro import (
         FittedInteractionAsymmetry,
         SpeedSettings,
     )
+    from latentgraph.models.jacobian_torch import slot_influence_torch
 
     vae = tiny_vae(seed=6, dtype=torch.float32)
     fitted = FittedInteractionAsymmetry(vae, History(), ScheduledTrainConfig(), SpeedSettings())

@@ -19,19 +19,19 @@ from latentgraph.metrics.interaction import (
     off_slot_mass,
     slot_jacobian_norms,
 )
-from latentgraph.metrics.jacobian_torch import (
-    cross_hessian_mass_torch,
-    numpy_decoder,
-    slot_influence_pixels_torch,
-    slot_influence_torch,
-    slot_jacobian_torch,
-)
 from latentgraph.metrics.objects import (
     fit_slot_readout,
     jacobian_ari,
     jacobian_interaction_score,
     reconstruction_metrics,
     slot_r2,
+)
+from latentgraph.models.jacobian_torch import (
+    cross_hessian_mass_torch,
+    numpy_decoder,
+    slot_influence_pixels_torch,
+    slot_influence_torch,
+    slot_jacobian_torch,
 )
 
 N_OUT, N_SLOTS, DIM = 50, 2, 2  # the spec's toy (§1.4): P = 50 outputs, two 2-d slots

@@ -7,7 +7,7 @@
 - :mod:`~latentgraph.metrics.interaction`: interaction-order checks of slot decoders
   (compositional contrast, double difference, base-point invariance, cross-Hessian mass).
 - :mod:`~latentgraph.metrics.objects`: J-ARI, JIS, slot R^2 with Hungarian matching,
-  reconstruction. (Torch Jacobians: :mod:`latentgraph.metrics.jacobian_torch`, not imported
+  reconstruction. (Torch Jacobians: :mod:`latentgraph.models.jacobian_torch`, not imported
   here so this package stays numpy-only.)
 - :mod:`~latentgraph.metrics.sliced_wasserstein`: seeded SWD per context and per pair.
 - :mod:`~latentgraph.metrics.concepts`: per-concept block R^2 and the concept-graph read-out.

@@ -28,7 +28,7 @@ output that involves two different slots vanishes:
 Each check returns an :class:`InteractionCheck` (a number and pass/fail at a tolerance).
 Decoders are callables on numpy arrays ``(n, K, d) -> (n, ...)``; Jacobians come from
 :func:`finite_difference_jacobian` (numpy, for cheap decoders) or
-:func:`latentgraph.metrics.jacobian_torch.slot_jacobian_torch` (autodiff), laid out as
+:func:`latentgraph.models.jacobian_torch.slot_jacobian_torch` (autodiff), laid out as
 ``(n, *output_shape, K, d)``. Real images with occlusion are only piecewise smooth: use small
 or on-manifold perturbations and read the numbers as distributions, not exact zeros (§1.4).
 """
@@ -459,7 +459,7 @@ def finite_difference_jacobian(
     ``(f(z + h e_i) - f(z - h e_i)) / 2h`` per latent coordinate (``2 K d`` decoder calls on
     the batch). An output that does not read slot ``k`` gets an exactly zero column for slot
     ``k``, since both evaluations are bit-identical. For trained networks prefer
-    :func:`latentgraph.metrics.jacobian_torch.slot_jacobian_torch` (autodiff).
+    :func:`latentgraph.models.jacobian_torch.slot_jacobian_torch` (autodiff).
     """
     decoder = _check_decoder(decoder)
     z = _check_latents(latents)

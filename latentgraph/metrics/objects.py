@@ -4,7 +4,7 @@ Spec ``specs/interaction_asymmetry.md`` §5.1-§5.3, §5.6, §5.7 (Brady et al.,
 Asymmetry", arXiv 2411.07784; Wiedemer et al., ICLR 2024, for slot R^2). J-ARI and JIS read
 the *decoder* Jacobian through the slot influence map ``G`` ``(n, P, K)``:
 ``G[i, p, k] = sum_c sum_{j in B_k} |d x_hat_{c,p} / d z_j|`` (§5.1; computed by
-:func:`latentgraph.metrics.jacobian_torch.slot_influence_torch` or
+:func:`latentgraph.models.jacobian_torch.slot_influence_torch` or
 :func:`latentgraph.metrics.interaction.slot_jacobian_norms` with ``ord=1``), normalised over
 slots to ``G_hat = G / sum_k G``. Ground-truth masks ``(n, H, W)`` (or ``(n, P)``, pixels in
 the same row-major order as ``G``) label background 0 and objects ``1..``; both metrics use

@@ -1,7 +1,7 @@
 """Evaluate a fitted regularised Transformer VAE on sprites-like data (spec Sec. 5, 11a).
 
 Metrics (computed by :mod:`latentgraph.metrics.objects` and
-:mod:`latentgraph.metrics.jacobian_torch`; this module only feeds them):
+:mod:`latentgraph.models.jacobian_torch`; this module only feeds them):
 
 * ``j_ari``, ``jis``: J-ARI and JIS of the decoder's slot-wise Jacobian map
   :math:`G_{p,k} = \\sum_c \\sum_{i \\in B_k} |\\partial \\hat x_{c,p} / \\partial \\hat z_i|` at
@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from latentgraph.metrics.jacobian_torch import slot_influence_torch
 from latentgraph.metrics.objects import (
     fit_slot_readout,
     jacobian_ari,
@@ -32,6 +31,7 @@ from latentgraph.metrics.objects import (
 )
 from latentgraph.models.interaction_asymmetry.fit_pyro import FittedInteractionAsymmetry
 from latentgraph.models.interaction_penalty_torch import interaction_penalty
+from latentgraph.models.jacobian_torch import slot_influence_torch
 
 OOD_SPLIT = "test_ood"
 N_EXAMPLES = 8
