@@ -290,6 +290,10 @@ def test_learning_rate_schedule_matches_the_spec():
     )
     ramp = alpha_schedule(0.05, 25_000)
     assert (ramp(0), ramp(12_500), ramp(25_000), ramp(90_000)) == (0.0, 0.025, 0.05, 0.05)
+    # the CLI's "hold" schedule for short runs: the scaled warm-up, then the peak to the end
+    hold = LearningRateSchedule(drop_to=None, decay_factor=1.0).scaled(4_000 / 500_000)
+    assert hold.warmup_steps == 80 and hold(39) == pytest.approx(2.5e-4)
+    assert hold(80) == hold(3_999) == pytest.approx(5e-4)
 
 
 def test_bad_settings_are_refused():

@@ -91,9 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--schedule",
-        choices=("scaled", "official"),
+        choices=("scaled", "official", "hold"),
         default="scaled",
-        help="scaled: the spec's LR and alpha milestones times steps/500k; official: as is",
+        help="scaled: the spec's LR and alpha milestones times steps/500k; official: as is; "
+        "hold: scaled warm-ups, then the peak rate to the end (no drop, no decay: short runs)",
     )
     train.add_argument("--seed", type=int, default=0, metavar="S")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
@@ -156,7 +157,10 @@ def _settings(args: argparse.Namespace):
             f"--ood diagonal needs one object count (e.g. --objects 2), got {args.objects}"
         )
     fraction = 1.0 if args.schedule == "official" else args.steps / OFFICIAL_STEPS
-    schedule = LearningRateSchedule(peak=args.lr, drop_to=args.lr / 5)  # 5e-4 -> 1e-4
+    if args.schedule == "hold":  # a decay factor of 1 keeps the peak after the warm-up
+        schedule = LearningRateSchedule(peak=args.lr, drop_to=None, decay_factor=1.0)
+    else:
+        schedule = LearningRateSchedule(peak=args.lr, drop_to=args.lr / 5)  # 5e-4 -> 1e-4
     if fraction != 1.0:
         schedule = schedule.scaled(fraction)
     size = args.sizes or ("official" if args.image_size == 64 else "cpu")
