@@ -65,6 +65,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=("float32", "bf16"), default="float32")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--schedule", choices=("scaled", "official", "hold"), default=None, help="LR schedule"
+    )
     parser.add_argument("--name", default=None, help="results file name (default: the preset)")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
@@ -75,6 +78,8 @@ def main() -> None:
     extra = [*PRESETS[args.preset], "--device", args.device, "--precision", args.precision]
     if args.steps is not None:
         extra += ["--steps", str(args.steps)]
+    if args.schedule is not None:
+        extra += ["--schedule", args.schedule]
     name = args.name or f"interaction_asymmetry_{args.preset}"
     runs_dir = ROOT / "benchmarks" / "runs" / name
     results: dict[str, list[dict]] = {v: [] for v in variants}
