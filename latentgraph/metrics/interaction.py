@@ -348,6 +348,17 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> tuple[np.ndarray, 
     return num[keep] / den[keep], int(np.count_nonzero(~keep))
 
 
+def _ratio_check(
+    name: str, order: int, ratios: list, tolerance: float, extra: dict, skipped: int
+) -> InteractionCheck:
+    """The check's value is the mean relative ratio over every evaluated point and pair."""
+    ratios_all = np.concatenate(ratios)
+    value = float(np.mean(ratios_all)) if ratios_all.size else 0.0
+    details = {"max_ratio": float(np.max(ratios_all)) if ratios_all.size else 0.0, **extra}
+    details |= {"n_evaluated": int(ratios_all.size), "n_skipped": skipped}
+    return InteractionCheck(name, order, value, tolerance, value <= tolerance, details)
+
+
 def double_difference_check(
     decoder: Decoder,
     latents: ArrayLike,
@@ -376,20 +387,8 @@ def double_difference_check(
         ratios.append(ratio)
         skipped += n_skipped
         max_abs = max(max_abs, float(np.max(np.abs(delta))))
-    ratios_all = np.concatenate(ratios)
-    value = float(np.mean(ratios_all)) if ratios_all.size else 0.0
-    return InteractionCheck(
-        "double_difference",
-        1,
-        value,
-        tolerance,
-        value <= tolerance,
-        {
-            "max_ratio": float(np.max(ratios_all)) if ratios_all.size else 0.0,
-            "max_abs_double_difference": max_abs,
-            "n_evaluated": int(ratios_all.size),
-            "n_skipped": skipped,
-        },
+    return _ratio_check(
+        "double_difference", 1, ratios, tolerance, {"max_abs_double_difference": max_abs}, skipped
     )
 
 
@@ -433,20 +432,8 @@ def base_point_invariance_check(
         ratios.append(ratio)
         skipped += n_skipped
         max_abs = max(max_abs, float(np.max(np.abs(gap))))
-    ratios_all = np.concatenate(ratios)
-    value = float(np.mean(ratios_all)) if ratios_all.size else 0.0
-    return InteractionCheck(
-        "base_point_invariance",
-        2,
-        value,
-        tolerance,
-        value <= tolerance,
-        {
-            "max_ratio": float(np.max(ratios_all)) if ratios_all.size else 0.0,
-            "max_abs_difference": max_abs,
-            "n_evaluated": int(ratios_all.size),
-            "n_skipped": skipped,
-        },
+    return _ratio_check(
+        "base_point_invariance", 2, ratios, tolerance, {"max_abs_difference": max_abs}, skipped
     )
 
 
