@@ -1,4 +1,4 @@
-"""Every example notebook runs, at tiny sizes, so none of them rots (issue 3, item 6).
+"""Every example notebook runs, at tiny sizes, so none of them rots (issues 3-5, example items).
 
 The code cells are executed in order in one namespace (no Jupyter kernel needed), with
 ``LATENTGRAPH_EXAMPLE_TINY=1`` so each notebook takes seconds.
@@ -18,6 +18,7 @@ NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 def test_there_are_notebooks():
     assert {p.name for p in NOTEBOOKS} >= {
         "numpyro_fit.ipynb", "sweep_udr.ipynb", "posterior_analysis.ipynb",
+        "interaction_asymmetry.ipynb", "context_module.ipynb",
     }  # fmt: skip
 
 

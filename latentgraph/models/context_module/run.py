@@ -66,8 +66,11 @@ def _rows_of(split: dict, context: int) -> np.ndarray:
     return np.flatnonzero(np.asarray(split["context"]) == context)
 
 
-def _contexts(dataset: ArrayDataset, split_name: str) -> list[ContextImages]:
-    """Per-context image sets of one split, in ``info["contexts"]`` order."""
+def context_images(dataset: ArrayDataset, split_name: str) -> list[ContextImages]:
+    """Per-context image sets of one split of a context data set (``make_quad_causal``,
+    ``make_quad``, ``make_digits_contexts``), in ``info["contexts"]`` order: the
+    ``concept_contexts`` (split ``"test"``) and ``pair_contexts`` (``"heldout"``) of
+    :func:`~.evaluate.evaluate`."""
     info, split = dataset.info, dataset.split(split_name)
     out = []
     for index in info["split_contexts"][split_name]:
@@ -88,8 +91,9 @@ def _subset(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(size, n), replace=False))
 
 
-def _concept_truth(dataset: ArrayDataset, n_rows: int, seed: int) -> ConceptTruth | None:
-    """Valid rows to fit and test rows to score ``concept_r2``, if the data have concepts."""
+def concept_truth(dataset: ArrayDataset, n_rows: int, seed: int) -> ConceptTruth | None:
+    """``n_rows`` valid rows to fit and test rows to score ``concept_r2`` (seeded subsets), if
+    the data have concepts; ``None`` otherwise."""
     valid, test = dataset.split("valid"), dataset.split("test")
     if "concepts" in valid:
         key, columns = "concepts", None
@@ -196,14 +200,14 @@ def run_fit(
     names = list(dataset.info.get("concepts", [f"c{k}" for k in range(config.n_concepts)]))
     result = evaluate(
         fitted,
-        concept_contexts=_contexts(dataset, "test"),
-        pair_contexts=_contexts(dataset, "heldout") if "heldout" in dataset.splits else (),
+        concept_contexts=context_images(dataset, "test"),
+        pair_contexts=context_images(dataset, "heldout") if "heldout" in dataset.splits else (),
         seed=train_config.seed,
         n_eval=n_eval,
         protocol=protocol,
         true_graph=true_graph,
         concept_names=names,
-        concept_truth=_concept_truth(dataset, 5 * n_eval, train_config.seed)
+        concept_truth=concept_truth(dataset, 5 * n_eval, train_config.seed)
         if config.module is not None
         else None,
     )
