@@ -89,6 +89,11 @@ def test_tiny_fit_writes_the_run_folder(run_folder):
     assert metrics["elbo_bpd_ref"] == pytest.approx(3 * metrics["recon_bpd"])  # H W vs H W C
     config = json.loads((run_folder / "config.json").read_text())
     assert config["variant"]["name"] == "cm" and config["train"]["steps"] == 4
+    curves = json.loads((run_folder / "history.json").read_text())["evaluations"]
+    assert curves, "the periodic evaluation must leave learning curves"
+    for row in curves:  # the headline metrics' learning curves
+        assert {"valid_bpd", "valid_swd_concept", "heldout_swd_composition"} <= set(row)
+        assert all(np.isfinite(row[k]) and row[k] > 0 for k in row if k != "step")
     state = torch.load(run_folder / "checkpoint.pt", weights_only=True)
     assert state["step"] == 4 and "head.causal.weight_obs" in state["module"]
     assert np.load(run_folder / "z_test.npy").shape == (7 * 8, 6 * 16)

@@ -60,21 +60,32 @@ HEADLINE = (
 GRID_COLUMNS = 6
 VALID_ROWS = 512
 """Validation images scored by the periodic evaluation (negative ELBO)."""
+CURVE_IMAGES = 200
+"""Images per context for the periodic SWD learning curves (real and generated alike)."""
 
 
 def _rows_of(split: dict, context: int) -> np.ndarray:
     return np.flatnonzero(np.asarray(split["context"]) == context)
 
 
-def context_images(dataset: ArrayDataset, split_name: str) -> list[ContextImages]:
+def context_images(
+    dataset: ArrayDataset, split_name: str, *, max_images: int | None = None, seed: int = 0
+) -> list[ContextImages]:
     """Per-context image sets of one split of a context data set (``make_quad_causal``,
     ``make_quad``, ``make_digits_contexts``), in ``info["contexts"]`` order: the
     ``concept_contexts`` (split ``"test"``) and ``pair_contexts`` (``"heldout"``) of
-    :func:`~.evaluate.evaluate`."""
+    :func:`~.evaluate.evaluate`. ``max_images`` keeps a seeded subset of each context (only
+    those rows are read from a memory-mapped set)."""
+    if max_images is not None and (
+        not isinstance(max_images, int) or isinstance(max_images, bool) or max_images < 2
+    ):
+        raise ValueError(f"max_images must be None or an int >= 2, got {max_images!r}")
     info, split = dataset.info, dataset.split(split_name)
     out = []
     for index in info["split_contexts"][split_name]:
         rows = _rows_of(split, index)
+        if max_images is not None:
+            rows = rows[_subset(rows.size, max_images, seed)]
         if rows.size:
             out.append(
                 ContextImages(
@@ -179,11 +190,32 @@ def run_fit(
     rows = _subset(len(valid["images"]), VALID_ROWS, train_config.seed)
     valid_images, valid_targets = np.asarray(valid["images"][rows]), valid["targets"][rows]
 
+    # learning curves of the headline metrics: SWD on small fixed subsets, one seed for every
+    # step (the held-out pairs are only watched, never used to choose anything)
+    curve_concepts = context_images(dataset, "valid", max_images=CURVE_IMAGES)
+    curve_pairs = (
+        context_images(dataset, "heldout", max_images=CURVE_IMAGES)
+        if "heldout" in dataset.splits
+        else []
+    )
+
     def periodic(fitted: FittedContextModule, step: int) -> dict:
         terms = negative_elbo(fitted, valid_images, np.asarray(valid_targets), seed=0)
         sizes = fitted.config.backbone
         dims = sizes.image_size**2 * sizes.channels
-        return {"valid_bpd": float(terms["neg_elbo"] / (dims * math.log(2)))}
+        scores = {"valid_bpd": float(terms["neg_elbo"] / (dims * math.log(2)))}
+        if curve_concepts:
+            swd = evaluate(
+                fitted,
+                concept_contexts=curve_concepts,
+                pair_contexts=curve_pairs,
+                seed=0,
+                n_eval=CURVE_IMAGES,
+            ).metrics
+            scores["valid_swd_concept"] = swd["swd_concept"]
+            if "swd_composition" in swd:
+                scores["heldout_swd_composition"] = swd["swd_composition"]
+        return scores
 
     fitted = fit(
         images,
