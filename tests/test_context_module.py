@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pyro
@@ -349,6 +350,36 @@ def test_fit_rejects_bad_arrays_before_training():
         )
     with pytest.raises(ValueError, match="needs context"):
         fit(images, targets, config=config.with_module(None), variant="cm")
+
+
+def test_reference_batch_norm_needs_single_context_batches_and_evaluates_pooled():
+    """The reference option of P4: BatchNorm in the backbone and the module, trained on
+    single-context batches; evaluation uses the running statistics, so a sample's encoding no
+    longer depends on its batch."""
+    images, targets = _toy_data()
+    plain = cpu_config(K, norm="batch")
+    config = replace(plain, backbone=replace(plain.backbone, norm="batch"))
+    assert config.uses_batch_norm and not cpu_config(K).uses_batch_norm
+    train_config = TrainConfig(steps=3, batch_size=8, lr=1e-3, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="single-context"):
+        fit(images, targets, config=config, train_config=train_config)
+    with pytest.raises(ValueError, match="batching must be one of"):
+        fit(images, targets, config=cpu_config(K), train_config=train_config, batching="one")
+    with pytest.raises(ValueError, match="largest context"):  # 16 images per context
+        fit(images, targets, config=config, batching="single-context",
+            train_config=TrainConfig(steps=1, batch_size=32, device="cpu", progress=False))  # fmt: skip
+    fitted = fit(
+        images, targets, config=config, train_config=train_config, batching="single-context"
+    )
+    norms = [
+        m for m in fitted.vae.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
+    assert len(norms) >= 4 and all(int(m.num_batches_tracked) == 3 for m in norms)
+    assert all(m.running_mean.abs().sum() > 0 for m in norms)  # it trained on batches
+    np.testing.assert_allclose(
+        fitted.encode(images[:8], batch_size=2), fitted.encode(images[:8], batch_size=8),
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip
 
 
 def test_module_output_shape():

@@ -114,6 +114,8 @@ def test_existing_folder_is_refused(run_folder, capsys):
         (["--variant", "cm-frozen"], "needs --pretrained"),
         (["--dataset", "digits"], "apply to quad data"),
         (["--steps", "0"], "steps must be a positive int"),
+        (["--backbone-norm", "batch"], "need --batching single-context"),
+        (["--module-norm", "batch"], "need --batching single-context"),
     ],
 )
 def test_bad_input_exits_2_before_writing(tmp_path, capsys, extra, message):

@@ -190,6 +190,18 @@ def _check_data(data: Mapping[str, np.ndarray], batch_size: int) -> int:
     return n
 
 
+def _check_groups(groups: object, n: int, batch_size: int) -> torch.Tensor:
+    labels = np.asarray(groups)
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"batch_groups must be ({n},) integer labels, one per row of data, got "
+            f"{labels.dtype} {labels.shape}"
+        )
+    if np.bincount(np.unique(labels, return_inverse=True)[1]).max() < batch_size:
+        raise ValueError(f"batch_groups: no group has batch_size = {batch_size} rows")
+    return torch.as_tensor(labels, dtype=torch.int64)
+
+
 def train(
     module: torch.nn.Module,
     objective: Objective,
@@ -200,6 +212,7 @@ def train(
     checkpoint_path: str | Path | None = None,
     resume: bool = False,
     param_groups: list[dict] | None = None,
+    batch_groups: np.ndarray | None = None,
     description: str = "train",
 ) -> History:
     """Minimise ``objective`` over minibatches of ``data`` with Adam on ``module``'s parameters.
@@ -226,6 +239,9 @@ def train(
         param_groups: optional Adam parameter groups (e.g. a larger learning rate for graph
             logits); every parameter of ``module`` must be in exactly one group. Default: one
             group at ``config.lr``.
+        batch_groups: optional ``(n,)`` integer labels of the rows of ``data``: every
+            minibatch then holds rows of one label (e.g. single-context batches), drawn as in
+            :func:`~latentgraph.inference.training_state_torch.single_group_order`.
 
     Returns the :class:`History`.
     """
@@ -236,6 +252,7 @@ def train(
     n = _check_data(data, config.batch_size)
     if resume and checkpoint_path is None:
         raise ValueError("resume=True needs a checkpoint_path to resume from")
+    groups = None if batch_groups is None else _check_groups(batch_groups, n, config.batch_size)
     device = resolve_device(config.device)
     generator = seed_everything(config.seed)
     module.to(device)
@@ -253,13 +270,16 @@ def train(
     objective_state = None
     if hasattr(objective, "state_dict") and hasattr(objective, "load_state_dict"):
         objective_state = (objective.state_dict, objective.load_state_dict)
-    state = TrainingState(module, optimizer, generator, n, device, objective_state)
+    state = TrainingState(
+        module, optimizer, generator, n, device, objective_state,
+        groups=groups, batch_size=config.batch_size,
+    )  # fmt: skip
     if resume and Path(checkpoint_path).is_file():
         state.restore(load_checkpoint(checkpoint_path))
     else:
         state.new_epoch()
     last_good = state.capture()
-    per_epoch = n // config.batch_size
+    per_epoch = len(state.order) // config.batch_size
     snapshot_every = config.snapshot_every or max(config.log_every, 1)
     log_every = max(config.log_every, 1)
     postfix: dict[str, str] = {}

@@ -33,6 +33,38 @@ def clone_tree(tree, device: torch.device | str | None = None):
     return tree
 
 
+def single_group_order(
+    groups: torch.Tensor, batch_size: int, generator: torch.Generator
+) -> torch.Tensor:
+    """One epoch's row order in which every run of ``batch_size`` rows shares one group.
+
+    Each group's rows are shuffled and cut into full batches (a group's remainder sits out this
+    epoch; it differs from epoch to epoch), then the batches of all groups are shuffled
+    together, so a group's share of the steps is its share of the rows. Example: single-context
+    minibatches, ``groups`` the context of every training image.
+
+    Args:
+        groups: ``(n,)`` integer group labels (CPU).
+        batch_size: rows per batch.
+        generator: draws the permutations (CPU).
+
+    Returns ``(n_batches * batch_size,)`` row indices (CPU, int64).
+    """
+    rows = torch.randperm(len(groups), generator=generator)
+    shuffled = groups[rows]
+    order = torch.argsort(shuffled, stable=True)  # by group, random within each group
+    rows, shuffled = rows[order], shuffled[order]
+    _, counts = torch.unique_consecutive(shuffled, return_counts=True)
+    batches = []
+    for chunk in torch.split(rows, counts.tolist()):
+        full = len(chunk) // batch_size * batch_size
+        batches.extend(chunk[:full].view(-1, batch_size))
+    if not batches:
+        raise ValueError(f"no group has batch_size = {batch_size} rows")
+    stacked = torch.stack(batches)
+    return stacked[torch.randperm(len(stacked), generator=generator)].reshape(-1)
+
+
 @dataclass
 class TrainingState:
     """The mutable, restorable parts of one run of :func:`~latentgraph.inference.svi_torch.train`.
@@ -41,11 +73,14 @@ class TrainingState:
         module, optimizer: the model and its torch optimiser.
         generator: the minibatch-order generator (CPU).
         n_samples: rows of the training data (to redraw an epoch's permutation).
+        groups, batch_size: with ``groups`` (``(n_samples,)`` labels, CPU), every minibatch
+            holds rows of one group (:func:`single_group_order`); ``None``: plain permutations.
         objective_state: ``(get, set)`` for the objective's own state, or None.
         step: optimiser steps completed.
         lr_scale: factor applied to every group's learning rate (halved by each recovery).
         epoch_rng: ``generator``'s state just before the current permutation was drawn.
-        order: the current epoch's permutation of ``range(n_samples)`` (on the device).
+        order: the current epoch's permutation of ``range(n_samples)`` (on the device; with
+            ``groups``, the rows of its full single-group batches).
         running: sums of the logged scalars since the last log row, and their ``count``.
         rows, evaluations, events: the history (log rows, evaluations, recoveries).
         wall_s: training seconds spent before this process (resumed runs add up).
@@ -67,11 +102,20 @@ class TrainingState:
     evaluations: list = field(default_factory=list)
     events: list = field(default_factory=list)
     wall_s: float = 0.0
+    groups: torch.Tensor | None = None
+    batch_size: int = 1
+
+    def _draw_order(self) -> torch.Tensor:
+        if self.groups is None:
+            order = torch.randperm(self.n_samples, generator=self.generator)
+        else:
+            order = single_group_order(self.groups, self.batch_size, self.generator)
+        return order.to(self.device)
 
     def new_epoch(self) -> None:
         """Draw the next epoch's permutation, remembering the generator state it came from."""
         self.epoch_rng = self.generator.get_state()
-        self.order = torch.randperm(self.n_samples, generator=self.generator).to(self.device)
+        self.order = self._draw_order()
 
     def capture(self, device: torch.device | str | None = None) -> dict:
         """A self-contained copy of the state (tensors cloned, on ``device`` if given)."""
@@ -113,7 +157,7 @@ class TrainingState:
         if self.device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
         self.generator.set_state(state["epoch_rng"].cpu())
-        self.order = torch.randperm(self.n_samples, generator=self.generator).to(self.device)
+        self.order = self._draw_order()
         self.epoch_rng = state["epoch_rng"].cpu()
         if not torch.equal(self.generator.get_state(), state["batch_generator"].cpu()):
             raise ValueError(

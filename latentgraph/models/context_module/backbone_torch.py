@@ -5,7 +5,8 @@
 ``(B, C, H, W)``. Convolutions have kernel 4, stride 2 and padding 1, so each halves (or doubles)
 the spatial size; ``log2(image_size / 4)`` of them go between the image and a 4x4 map. Each
 hidden convolution is followed by ReLU then the per-sample normalisation (GroupNorm; the
-reference's BatchNorm would leak the context through batch statistics, P4).
+reference's BatchNorm, which would leak the context through batch statistics in mixed-context
+batches, P4, is the option ``norm="batch"`` for single-context batches).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "group":
         groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
         return nn.GroupNorm(groups, channels)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
     return nn.Identity()
 
 

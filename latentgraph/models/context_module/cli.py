@@ -16,6 +16,7 @@ from pathlib import Path
 from latentgraph.families import Family, register
 from latentgraph.inference.svi_torch import TrainConfig
 from latentgraph.models.context_module.config import (
+    BACKBONE_NORMS,
     COMPOSE_MODES,
     EFFECT_SIGNS,
     IMAGE_SIZES,
@@ -98,7 +99,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument("--compose", choices=COMPOSE_MODES, default="reference")
     model.add_argument("--effect-sign", choices=EFFECT_SIGNS, default="clamp01")
-    model.add_argument("--module-norm", choices=MODULE_NORMS, default="layer")
+    model.add_argument(
+        "--module-norm",
+        choices=MODULE_NORMS,
+        default="layer",
+        help="expressive-layer normalisation (batch: the reference's, needs --batching "
+        "single-context)",
+    )
+    model.add_argument(
+        "--backbone-norm",
+        choices=BACKBONE_NORMS,
+        default="group",
+        help="backbone normalisation (batch: the reference's, needs --batching single-context)",
+    )
     model.add_argument(
         "--expressivity",
         type=_expressivity,
@@ -121,6 +134,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("cosine", "none"),
         default="cosine",
         help="cosine decay to 1%% of --lr (the reference anneals 1e-3 to 1e-5)",
+    )
+    train.add_argument(
+        "--batching",
+        choices=("mixed", "single-context"),
+        default="mixed",
+        help="minibatches mix contexts, or each holds one context (the reference's sampler)",
     )
     train.add_argument("--seed", type=int, default=0, metavar="S")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
@@ -193,9 +212,8 @@ def model_config(args: argparse.Namespace) -> ContextModuleConfig:
     if args.expressivity is not None:
         depth, block_in, block_out = args.expressivity
         module = replace(module, depth=depth, block_in=block_in, block_out=block_out)
-    config = ContextModuleConfig(
-        n_concepts, config.backbone, module, args.beta, args.group_lasso, args.l2
-    )
+    backbone = replace(config.backbone, norm=args.backbone_norm)
+    config = ContextModuleConfig(n_concepts, backbone, module, args.beta, args.group_lasso, args.l2)
     return config.with_module(config.module if get_variant(args.variant).with_module else None)
 
 
@@ -265,6 +283,11 @@ def run(args: argparse.Namespace) -> dict:
         raise ValueError(f"--pretrained applies to cm-frozen and cm-finetune, not {variant.name}")
     if args.pretrained is not None:
         pretrained_backbone(args.pretrained, config)
+    if config.uses_batch_norm and args.batching != "single-context":
+        raise ValueError(
+            "--backbone-norm batch and --module-norm batch need --batching single-context: "
+            "in mixed-context batches the batch statistics leak the context (P4)"
+        )
     if not isinstance(args.n_eval, int) or args.n_eval < 2:
         raise ValueError(f"--n-eval must be >= 2, got {args.n_eval}")
     _finite(args.lr, "--lr")
@@ -298,6 +321,7 @@ def run(args: argparse.Namespace) -> dict:
         dataset_args={"dataset": args.dataset, **arguments},
         n_eval=args.n_eval,
         protocol=args.eval_protocol,
+        batching=args.batching,
     )
     return metrics
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-MODULE_NORMS: tuple[str, ...] = ("layer", "none")
-BACKBONE_NORMS: tuple[str, ...] = ("group", "none")
+MODULE_NORMS: tuple[str, ...] = ("layer", "none", "batch")
+BACKBONE_NORMS: tuple[str, ...] = ("group", "none", "batch")
 OBS_NOISE_MASKS: tuple[str, ...] = ("block", "dense")
 COMPOSE_MODES: tuple[str, ...] = ("reference", "joint_perfect")
 EFFECT_SIGNS: tuple[str, ...] = ("clamp01", "free")
@@ -53,8 +53,11 @@ class BackboneSizes:
         hidden: width of the encoder's feature ``h`` and of the decoder's first layer.
         decode_dim: width of the decoder's input (the module's unpool output, or the latent of
             a plain VAE).
-        norm: ``"group"`` (GroupNorm, per sample) or ``"none"``. The reference's BatchNorm is not
-            offered: with mixed-context batches its batch statistics leak the context (P4).
+        norm: ``"group"`` (GroupNorm, per sample; default), ``"none"`` or ``"batch"``: the
+            reference's BatchNorm, offered only for fits with single-context batches (the
+            reference option of P4; with mixed-context batches its statistics would leak the
+            context, and in any case training normalises per context while evaluation uses
+            running statistics pooled over contexts).
     """
 
     image_size: int = 64
@@ -91,7 +94,8 @@ class ModuleSizes:
         norm: ``"layer"`` (default; a per-sample LayerNorm over each concept block, where the
             reference has BatchNorm, which leaks the context through batch statistics, P4) or
             ``"none"``. On quad_causal at 32x32 (cpu network, 3000 steps, one seed) the
-            LayerNorm lowered the concept SWD from 0.33 to 0.22.
+            LayerNorm lowered the concept SWD from 0.33 to 0.22. ``"batch"``: the reference's
+            BatchNorm over the ``K w`` features, only with single-context batches (P4).
         obs_noise_mask: ``"block"`` (default; the noise layer is block-diagonal in every context)
             or ``"dense"`` (the reference: the observational context uses the full ``P^obs``,
             P1).
@@ -181,6 +185,13 @@ class ContextModuleConfig:
         if self.module is None:
             return self.backbone.decode_dim
         return self.n_concepts * self.module.block_in
+
+    @property
+    def uses_batch_norm(self) -> bool:
+        """Whether any layer normalises with batch statistics (needs single-context batches)."""
+        return self.backbone.norm == "batch" or (
+            self.module is not None and self.module.norm == "batch"
+        )
 
     def with_module(self, module: ModuleSizes | None) -> ContextModuleConfig:
         return ContextModuleConfig(

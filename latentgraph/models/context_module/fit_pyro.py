@@ -5,8 +5,12 @@ history out; the dataset is not known here (the run folder and the command line 
 to these arrays). Training uses :func:`latentgraph.inference.svi_torch.train` with
 :class:`ContextModuleObjective`: the negative ELBO per image (analytic KL, spec Sec. 2.4, 10),
 the optional per-sample penalties on ``E_T``, and the projection of the causal weights to
-``[0, 1]`` after every optimiser step (P3, P19). Minibatches mix contexts; the per-sample routing
-makes that equivalent to the reference's single-context micro-batches (Sec. 2.3).
+``[0, 1]`` after every optimiser step (P3, P19). Minibatches mix contexts by default
+(``batching="mixed"``); the per-sample routing makes that equivalent to the reference's
+single-context micro-batches (Sec. 2.3). ``batching="single-context"`` draws every minibatch from
+one context, as the reference does; it is required by the reference's BatchNorm
+(``norm="batch"`` in the backbone or the module), whose per-context batch statistics are part of
+that reference behaviour (P4).
 
 Fine-tune variants (``cm-frozen``, ``cm-finetune``) load the encoder trunk and the decoder of a
 *base pooled* run folder; the latent heads and the module start from scratch (spec Sec. 2.6).
@@ -30,6 +34,8 @@ from latentgraph.inference.svi_torch import History, TrainConfig, train
 from latentgraph.models.context_module.config import ContextModuleConfig
 from latentgraph.models.context_module.pyro_model import ContextModuleVAE
 from latentgraph.models.context_module.variants import Variant, get_variant
+
+BATCHINGS = ("mixed", "single-context")
 
 
 class ContextModuleObjective:
@@ -134,6 +140,11 @@ def training_arrays(images: np.ndarray, targets: np.ndarray, variant: Variant) -
     return {"images": images, "targets": targets}
 
 
+def context_groups(targets: np.ndarray) -> np.ndarray:
+    """``(n,)`` context labels of ``(n, K)`` target masks: equal masks, equal label."""
+    return np.unique(np.asarray(targets), axis=0, return_inverse=True)[1].reshape(-1)
+
+
 def check_fit_arguments(
     images: np.ndarray,
     targets: np.ndarray,
@@ -142,6 +153,7 @@ def check_fit_arguments(
     train_config: TrainConfig,
     *,
     pretrained: str | Path | None = None,
+    batching: str = "mixed",
 ) -> Variant:
     """Every check :func:`fit` makes before it builds anything; returns the :class:`Variant`."""
     if not isinstance(config, ContextModuleConfig):
@@ -161,13 +173,29 @@ def check_fit_arguments(
         raise ValueError(f"pretrained applies to cm-frozen and cm-finetune, not {variant.name!r}")
     if pretrained is not None:
         pretrained_backbone(pretrained, config)
+    if batching not in BATCHINGS:
+        raise ValueError(f"batching must be one of {BATCHINGS}, got {batching!r}")
+    if config.uses_batch_norm and batching != "single-context":
+        raise ValueError(
+            "norm 'batch' (the reference's BatchNorm) needs batching='single-context': in "
+            "mixed-context batches its statistics leak the context (P4)"
+        )
     masks = np.asarray(targets).astype(bool)
-    n_rows = int((~masks.any(axis=1)).sum()) if variant.obs_only else len(masks)
+    if variant.obs_only:
+        masks = masks[~masks.any(axis=1)]
+    n_rows = len(masks)
     if train_config.batch_size > n_rows:
         raise ValueError(
             f"batch_size must be <= the {n_rows} training images variant {variant.name!r} "
             f"uses, got {train_config.batch_size}"
         )
+    if batching == "single-context":
+        largest = np.bincount(context_groups(masks)).max()
+        if train_config.batch_size > largest:
+            raise ValueError(
+                f"batch_size must be <= the {largest} images of the largest context with "
+                f"batching='single-context', got {train_config.batch_size}"
+            )
     resolve_device(train_config.device)
     return variant
 
@@ -208,6 +236,7 @@ def fit(
     evaluate=None,
     checkpoint_path=None,
     resume: bool = False,
+    batching: str = "mixed",
 ) -> FittedContextModule:
     """Train a VAE of ``variant`` on images and their target masks.
 
@@ -221,9 +250,11 @@ def fit(
         pretrained: a base(-pooled) run folder (``cm-frozen``, ``cm-finetune``).
         evaluate: optional ``evaluate(fitted, step) -> dict`` called periodically.
         checkpoint_path, resume: as in :func:`~latentgraph.inference.svi_torch.train`.
+        batching: ``"mixed"`` (minibatches mix contexts) or ``"single-context"`` (each
+            minibatch from one context, the reference's sampler; required by ``norm="batch"``).
     """
     variant = check_fit_arguments(
-        images, targets, config, variant, train_config, pretrained=pretrained
+        images, targets, config, variant, train_config, pretrained=pretrained, batching=batching
     )
     torch.manual_seed(train_config.seed)  # the initial weights depend on the seed alone
     vae = ContextModuleVAE(config)
@@ -241,15 +272,18 @@ def fit(
         vae, variant, History(), train_config, None if pretrained is None else str(pretrained)
     )
     callback = None if evaluate is None else (lambda step: evaluate(fitted, step))
+    arrays = training_arrays(images, targets, variant)
+    groups = context_groups(arrays["targets"]) if batching == "single-context" else None
     with pyro.validation_enabled(False):
         fitted.history = train(
             vae,
             objective,
-            training_arrays(images, targets, variant),
+            arrays,
             train_config,
             evaluate=callback,
             checkpoint_path=checkpoint_path,
             resume=resume,
+            batch_groups=groups,
             description=f"context-module ({variant.name})",
         )
     for p in frozen:

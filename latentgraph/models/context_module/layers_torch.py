@@ -111,12 +111,32 @@ class BlockLayerNorm(nn.Module):
         return F.layer_norm(x, x.shape[-1:], eps=self.eps) * self.weight + self.bias
 
 
+class FlatBatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d over the ``K w`` features of ``(B, K, w)`` blocks (the reference's layer)."""
+
+    def __init__(self, n_blocks: int, width: int):
+        super().__init__(n_blocks * width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.flatten(1)).view_as(x)
+
+
+def _block_norm(kind: str, n_blocks: int, width: int) -> nn.Module:
+    if kind == "layer":
+        return BlockLayerNorm(n_blocks, width)
+    if kind == "batch":
+        return FlatBatchNorm(n_blocks, width)
+    return nn.Identity()
+
+
 class ExpressiveLayer(nn.Module):
     """Layer 2: one MLP per concept, ``u (B, K a) -> eps (B, K b)`` (spec Sec. 2.2, layer 2).
 
     For the widths ``w = int(linspace(a, b, L))`` each step is a block-diagonal map
-    ``w_l -> w_{l+1}`` per concept (``U(+-1/sqrt(w_l))``), an optional per-block LayerNorm and
-    GELU. No weight connects two concepts.
+    ``w_l -> w_{l+1}`` per concept (``U(+-1/sqrt(w_l))``), an optional normalisation and GELU.
+    No weight connects two concepts. ``norm``: ``"layer"`` (per-block LayerNorm), ``"none"`` or
+    ``"batch"`` (the reference's BatchNorm1d over the ``K w`` features; batch statistics, so
+    only for single-context batches, P4).
     """
 
     def __init__(self, n_concepts: int, widths: tuple[int, ...], *, norm: str = "layer"):
@@ -128,9 +148,7 @@ class ExpressiveLayer(nn.Module):
             ParallelLinear(n_concepts, w_in, w_out)
             for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
         )
-        self.norms = nn.ModuleList(
-            BlockLayerNorm(n_concepts, w) if norm == "layer" else nn.Identity() for w in widths[1:]
-        )
+        self.norms = nn.ModuleList(_block_norm(norm, n_concepts, w) for w in widths[1:])
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         x = u.reshape(u.shape[0], self.n_concepts, self.widths[0])

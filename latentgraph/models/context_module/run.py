@@ -153,6 +153,7 @@ def run_fit(
     dataset_args: dict | None = None,
     n_eval: int = 1000,
     protocol: str = "clean",
+    batching: str = "mixed",
 ) -> dict:
     """Fit ``variant`` on the train split, evaluate on test/heldout, write the run folder.
 
@@ -164,7 +165,7 @@ def run_fit(
     # memory-mapped images stay mapped: an accelerator then reads them batch by batch
     images, targets = train["images"], np.asarray(train["targets"])
     variant = check_fit_arguments(
-        images, targets, config, variant, train_config, pretrained=pretrained
+        images, targets, config, variant, train_config, pretrained=pretrained, batching=batching
     )
     if not isinstance(n_eval, int) or isinstance(n_eval, bool) or n_eval < 2:
         raise ValueError(f"n_eval must be an int >= 2, got {n_eval!r}")
@@ -178,7 +179,7 @@ def run_fit(
         "pretrained": None if pretrained is None else str(pretrained),
         "dataset": {"name": dataset.name, **(dataset_args or {}), "sizes": dataset.sizes},
         "model": config.to_dict(),
-        "train": asdict(train_config),
+        "train": {**asdict(train_config), "batching": batching},
         "evaluation": {"n_eval": n_eval, "seed": train_config.seed, "protocol": protocol},
     }
     if resume:
@@ -227,6 +228,7 @@ def run_fit(
         evaluate=periodic,
         checkpoint_path=out / "checkpoint.pt",
         resume=resume,
+        batching=batching,
     )
     true_graph = dataset.graphs.get("concept_graph")
     names = list(dataset.info.get("concepts", [f"c{k}" for k in range(config.n_concepts)]))
