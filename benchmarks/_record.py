@@ -48,7 +48,8 @@ def provenance() -> dict:
 
 def run_fit(family: str, arguments: list[str], out: Path, *, threads: int) -> dict:
     """Run ``latentgraph fit <family> <arguments> --out <out> --no-progress`` in a fresh process
-    with ``threads`` BLAS/OpenMP threads; return its ``metrics.json`` plus ``process_wall_s``."""
+    with ``threads`` BLAS/OpenMP threads; return its ``metrics.json`` plus ``process_wall_s`` and
+    ``curve`` (the evaluations of its ``history.json``: the learning curve)."""
     cmd = [sys.executable, "-m", "latentgraph", "fit", family, *arguments]
     cmd += ["--out", str(out), "--no-progress"]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -58,6 +59,9 @@ def run_fit(family: str, arguments: list[str], out: Path, *, threads: int) -> di
         raise RuntimeError(f"run failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
     metrics = json.loads((out / "metrics.json").read_text())
     metrics["process_wall_s"] = time.perf_counter() - start
+    history = out / "history.json"
+    if history.exists():  # the learning curve travels with the results (run folders are not kept)
+        metrics["curve"] = json.loads(history.read_text()).get("evaluations", [])
     return metrics
 
 
