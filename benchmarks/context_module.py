@@ -72,6 +72,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads are split)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads per run (default: cores / jobs)"
+    )
     parser.add_argument("--name", default=None, help="results name (default: preset_dataset)")
     parser.add_argument(
         "--render", metavar="NAME", help="only print the table of results/NAME.json"
@@ -91,7 +94,7 @@ def main() -> None:
     extra += [e for e in args.extra if e != "--"]
     name = args.name or f"{args.preset}_{args.dataset}"
     runs_dir = ROOT / "benchmarks" / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     meta = provenance()
     first = [(v, s) for v in variants if v not in NEEDS_BASE for s in seeds]
     second = [(v, s) for v in variants if v in NEEDS_BASE for s in seeds]
