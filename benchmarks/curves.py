@@ -67,7 +67,11 @@ def plot_curves(curves: dict[str, list[dict]], title: str = ""):
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    legend = {}
+    for ax in axes.flat:
+        for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(name, handle)
+    axes.flat[0].legend(legend.values(), legend.keys(), fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
