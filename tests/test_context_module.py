@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import replace
 
 import numpy as np
 import pyro
@@ -357,9 +356,14 @@ def test_reference_batch_norm_needs_single_context_batches_and_evaluates_pooled(
     single-context batches; evaluation uses the running statistics, so a sample's encoding no
     longer depends on its batch."""
     images, targets = _toy_data()
-    plain = cpu_config(K, norm="batch")
-    config = replace(plain, backbone=replace(plain.backbone, norm="batch"))
+    config = cpu_config(K).with_norms("batch", "batch")
     assert config.uses_batch_norm and not cpu_config(K).uses_batch_norm
+    assert config.backbone.norm == config.module.norm == "batch"
+    assert cpu_config(K).with_norms(module="batch").backbone == cpu_config(K).backbone
+    with pytest.raises(ValueError, match="without the module"):
+        cpu_config(K).with_module(None).with_norms(module="batch")
+    with pytest.raises(ValueError, match="norm"):
+        cpu_config(K).with_norms(backbone="instance")
     train_config = TrainConfig(steps=3, batch_size=8, lr=1e-3, device="cpu", progress=False)
     with pytest.raises(ValueError, match="single-context"):
         fit(images, targets, config=config, train_config=train_config)

@@ -212,8 +212,9 @@ def model_config(args: argparse.Namespace) -> ContextModuleConfig:
     if args.expressivity is not None:
         depth, block_in, block_out = args.expressivity
         module = replace(module, depth=depth, block_in=block_in, block_out=block_out)
-    backbone = replace(config.backbone, norm=args.backbone_norm)
-    config = ContextModuleConfig(n_concepts, backbone, module, args.beta, args.group_lasso, args.l2)
+    config = ContextModuleConfig(
+        n_concepts, config.backbone, module, args.beta, args.group_lasso, args.l2
+    ).with_norms(backbone=args.backbone_norm)
     return config.with_module(config.module if get_variant(args.variant).with_module else None)
 
 
