@@ -57,10 +57,17 @@ def run_fit(family: str, arguments: list[str], out: Path, *, threads: int) -> di
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"run failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = read_run(out)
     metrics["process_wall_s"] = time.perf_counter() - start
+    return metrics
+
+
+def read_run(out: Path) -> dict:
+    """A finished run folder's ``metrics.json`` plus ``curve``, the evaluations of its
+    ``history.json`` (the learning curve travels with the results; run folders are not kept)."""
+    metrics = json.loads((out / "metrics.json").read_text())
     history = out / "history.json"
-    if history.exists():  # the learning curve travels with the results (run folders are not kept)
+    if history.exists():
         metrics["curve"] = json.loads(history.read_text()).get("evaluations", [])
     return metrics
 

@@ -26,9 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 try:
-    from benchmarks._record import RESULTS, ROOT, provenance, run_fit, save_json, summarise
+    from benchmarks._record import (
+        RESULTS,
+        ROOT,
+        provenance,
+        read_run,
+        run_fit,
+        save_json,
+        summarise,
+    )
 except ImportError:  # run as a script from benchmarks/
-    from _record import RESULTS, ROOT, provenance, run_fit, save_json, summarise
+    from _record import RESULTS, ROOT, provenance, read_run, run_fit, save_json, summarise
 
 PRESETS = {
     "cpu": [
@@ -61,6 +69,13 @@ def run_one(out: Path, dataset: str, variant: str, seed: int, extra: list[str],
     ]  # fmt: skip
     if pretrained is not None:
         arguments += ["--pretrained", str(pretrained)]
+    if (out / "metrics.json").is_file():  # finished in an earlier, interrupted benchmark
+        saved = json.loads((out / "config.json").read_text())
+        if saved["variant"]["name"] != variant or saved["train"]["seed"] != seed:
+            raise ValueError(
+                f"{out} holds another run (variant, seed): {saved['variant']['name']}, {saved['train']['seed']}"
+            )
+        return read_run(out)
     return run_fit("context-module", arguments, out, threads=threads)
 
 
@@ -79,6 +94,10 @@ def main() -> None:
     parser.add_argument(
         "--render", metavar="NAME", help="only print the table of results/NAME.json"
     )
+    parser.add_argument(
+        "--runs-dir", type=Path, default=None,
+        help="run folders to use (default: a new one); finished runs in it are read, not rerun",
+    )  # fmt: skip
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="more fit options after --")
     args = parser.parse_args()
     if args.render:
@@ -93,7 +112,9 @@ def main() -> None:
         extra += ["--steps", str(args.steps)]
     extra += [e for e in args.extra if e != "--"]
     name = args.name or f"{args.preset}_{args.dataset}"
-    runs_dir = ROOT / "benchmarks" / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    runs_dir = (
+        args.runs_dir or ROOT / "benchmarks" / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     meta = provenance()
     first = [(v, s) for v in variants if v not in NEEDS_BASE for s in seeds]
