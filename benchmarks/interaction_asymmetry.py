@@ -86,6 +86,7 @@ def main() -> None:
         extra += ["--schedule", args.schedule]
     name = args.name or f"interaction_asymmetry_{args.preset}"
     runs_dir = ROOT / "benchmarks" / "runs" / name
+    meta = provenance()  # the commit and date the runs start from
     results: dict[str, list[dict]] = {v: [] for v in variants}
     for variant in variants:
         for seed in seeds:
@@ -102,7 +103,7 @@ def main() -> None:
         }
         for variant, rows in results.items()
     }
-    payload = {**provenance(), "preset": args.preset, "arguments": extra, "runs": results,
+    payload = {**meta, "preset": args.preset, "arguments": extra, "runs": results,
                "summary": summary}  # fmt: skip
     path = save_json(name, payload)
     header = "| variant | " + " | ".join(COLUMNS) + " |"

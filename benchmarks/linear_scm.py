@@ -194,6 +194,7 @@ def main() -> None:
     parser.add_argument("--note", default="", help="a sentence appended to the section")
     parser.add_argument("--render", metavar="NAME", help="only rewrite BENCHMARKS.md from JSON")
     args = parser.parse_args()
+    meta = provenance()  # the commit and date the runs start from
 
     if args.render:
         payload = json.loads((RESULTS / f"{args.render}.json").read_text())
@@ -215,7 +216,7 @@ def main() -> None:
     train_fraction = 0.8
     payload = {
         "section": f"Exact inference: linear SCM, {args.mixing} mixing ({name})",
-        "provenance": provenance(),
+        "provenance": meta,
         "versions": {
             "jax": jax.__version__,
             "numpyro": numpyro.__version__,

@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--pixels", type=int, default=256, help="pixel-subset variant size")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     args = parser.parse_args()
+    meta = provenance()  # the commit and date the runs start from
     device = torch.device(args.device)
     size, batch = PRESET_SHAPES[args.preset]
     batch = args.batch_size or batch
@@ -139,7 +140,7 @@ def main() -> None:
         )
         print(f"{name:<32} {median:8.4f} s/step  x{median / reference:5.2f}", flush=True)
     payload = {
-        **provenance(),
+        **meta,
         "preset": args.preset,
         "image_size": size,
         "batch_size": batch,
