@@ -199,8 +199,8 @@ class ContextModuleConfig:
         """The same network with other normalisations (``None``: keep that part's).
 
         ``with_norms("batch", "batch")`` is the reference's BatchNorm everywhere (P4), to be
-        trained with ``batching="single-context"``. On quad_causal at 32x32 (15k steps, one
-        seed; BENCHMARKS.md) it gives the module its measured gain over base pooled, which the
+        trained with ``batching="single-context"``. On quad_causal at 32x32 (15k steps, two
+        seeds; BENCHMARKS.md) it gives the module its measured gain over base pooled, which the
         per-sample default does not, at the cost of a worse reconstruction.
         """
         new_backbone = self.backbone if backbone is None else replace(self.backbone, norm=backbone)
