@@ -17,6 +17,7 @@ from latentgraph.families import Family, register
 from latentgraph.inference.svi_torch import TrainConfig
 from latentgraph.models.context_module.config import (
     BACKBONE_NORMS,
+    BATCHINGS,
     COMPOSE_MODES,
     EFFECT_SIGNS,
     IMAGE_SIZES,
@@ -137,7 +138,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--batching",
-        choices=("mixed", "single-context"),
+        choices=BATCHINGS,
         default="mixed",
         help="minibatches mix contexts, or each holds one context (the reference's sampler)",
     )

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 MODULE_NORMS: tuple[str, ...] = ("layer", "none", "batch")
 BACKBONE_NORMS: tuple[str, ...] = ("group", "none", "batch")
+BATCHINGS: tuple[str, ...] = ("mixed", "single-context")  # minibatches mix contexts or not
 OBS_NOISE_MASKS: tuple[str, ...] = ("block", "dense")
 COMPOSE_MODES: tuple[str, ...] = ("reference", "joint_perfect")
 EFFECT_SIGNS: tuple[str, ...] = ("clamp01", "free")

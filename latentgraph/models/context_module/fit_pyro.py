@@ -31,11 +31,9 @@ from latentgraph.inference.checkpoint_torch import load_checkpoint
 from latentgraph.inference.devices_torch import resolve_device
 from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
 from latentgraph.inference.svi_torch import History, TrainConfig, train
-from latentgraph.models.context_module.config import ContextModuleConfig
+from latentgraph.models.context_module.config import BATCHINGS, ContextModuleConfig
 from latentgraph.models.context_module.pyro_model import ContextModuleVAE
 from latentgraph.models.context_module.variants import Variant, get_variant
-
-BATCHINGS = ("mixed", "single-context")
 
 
 class ContextModuleObjective:
