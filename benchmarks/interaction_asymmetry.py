@@ -18,6 +18,7 @@ Presets:
             batch 64; a GPU job of about a day per run at the spec's 0.08 s/step)
 
     python benchmarks/interaction_asymmetry.py --preset cpu --variants both,neither --seeds 0
+    python benchmarks/interaction_asymmetry.py --preset cpu --objects 2-3 --variants both
     python benchmarks/interaction_asymmetry.py --preset official --device cuda --seeds 0,1,2
 """
 
@@ -66,6 +67,9 @@ def main() -> None:
     parser.add_argument("--variants", default="both,beta-only,alpha-only,neither")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    parser.add_argument(
+        "--objects", default=None, metavar="MIN-MAX", help="override the preset's objects per image"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=("float32", "bf16"), default="float32")
     parser.add_argument("--threads", type=int, default=2)
@@ -82,6 +86,8 @@ def main() -> None:
     extra = [*PRESETS[args.preset], "--device", args.device, "--precision", args.precision]
     if args.steps is not None:
         extra += ["--steps", str(args.steps)]
+    if args.objects is not None:
+        extra += ["--objects", args.objects]
     if args.schedule is not None:
         extra += ["--schedule", args.schedule]
     name = args.name or f"interaction_asymmetry_{args.preset}"
