@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from pathlib import Path
 
@@ -84,14 +85,16 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="figure name (benchmarks/results/OUT.png)")
     args = parser.parse_args()
     curves: dict[str, list[dict]] = {}
+    # several files: the name they share is the title, the rest of each name its label
+    shared = os.path.commonprefix(args.names) if len(args.names) > 1 else ""
     for name in args.names:
         path = RESULTS / f"{name}.json"
         if not path.is_file():
             parser.error(f"no results file {path}")
-        label = name if len(args.names) > 1 else ""
+        label = (name[len(shared) :] or name) if len(args.names) > 1 else ""
         curves.update(runs_with_curves(json.loads(path.read_text()), label))
     out = RESULTS / f"{Path(args.out).name}.png"
-    fig = plot_curves(curves, title=", ".join(args.names))
+    fig = plot_curves(curves, title=shared.rstrip("_-") or ", ".join(args.names))
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
 
