@@ -28,13 +28,13 @@ except ImportError:  # run as a script from benchmarks/
     from _record import RESULTS, provenance, save_json, update_benchmarks_md
 
 from latentgraph.data import make_linear_scm_dataset
-from latentgraph.models.linear_scm import (
+from latentgraph.families.linear_scm import (
     edge_diagnostics,
     edge_posterior,
     fit_nuts,
     fit_svi,
 )
-from latentgraph.models.linear_scm.posterior import importance_pareto_k
+from latentgraph.families.linear_scm.posterior import importance_pareto_k
 
 TARGET_RHAT = 1.01
 TARGET_TRUE = 0.9

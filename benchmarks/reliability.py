@@ -40,7 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import provenance, save_json, update_benchmarks_md  # noqa: E402
 
-from latentgraph.cli import main  # noqa: E402
+from latentgraph.app.cli import main  # noqa: E402
 
 DATASET = ["--dataset", "action_sparsity_non_trivial"]
 TINY_OPTIONS = [
@@ -117,6 +117,7 @@ def _cli_cases(tmp: Path) -> list[tuple[str, list[str], str]]:
 def _api_cases() -> list[tuple[str, object, str]]:
     """(kind, zero-argument call, argument name the error must contain)."""
     from latentgraph.data import Dataset, load_npz, make_mechanism_dataset, random_graph
+    from latentgraph.families.mechanism_sparsity import SparsitySettings, fit
     from latentgraph.graphs import EdgeBeliefs, entanglement_graph
     from latentgraph.inference.svi_torch import TrainConfig
     from latentgraph.metrics import (
@@ -125,7 +126,6 @@ def _api_cases() -> list[tuple[str, object, str]]:
         structural_hamming_distance,
         udr,
     )
-    from latentgraph.models.mechanism_sparsity import SparsitySettings, fit
 
     rng = np.random.default_rng(0)
     z = rng.normal(size=(50, 3))
@@ -226,11 +226,11 @@ def bad_inputs() -> dict:
 # ---------------------------------------------------------------------------- divergence
 def divergence(n_runs: int, seed: int) -> dict:
     from latentgraph.data import make_mechanism_dataset
+    from latentgraph.families.mechanism_sparsity import SparsitySettings, fit, model_config_for
+    from latentgraph.families.mechanism_sparsity.config import demo_sizes
+    from latentgraph.families.mechanism_sparsity.objective_pyro import MechanismSparsityObjective
     from latentgraph.inference.checkpoint_torch import load_checkpoint
     from latentgraph.inference.svi_torch import NonFiniteLossError, TrainConfig
-    from latentgraph.models.mechanism_sparsity import SparsitySettings, fit, model_config_for
-    from latentgraph.models.mechanism_sparsity.config import demo_sizes
-    from latentgraph.models.mechanism_sparsity.objective_pyro import MechanismSparsityObjective
 
     rng = random.Random(seed)
     dataset = make_mechanism_dataset("action_sparsity_non_trivial", n_samples=2000)
@@ -322,7 +322,7 @@ def _identical(a: Path, b: Path) -> bool:
 
 def kills(n_kills: int, seed: int, steps: int = 600) -> dict:
     rng = random.Random(seed)
-    command = [sys.executable, "-m", "latentgraph.cli", *TINY, "--steps", str(steps)]
+    command = [sys.executable, "-m", "latentgraph.app.cli", *TINY, "--steps", str(steps)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -366,7 +366,7 @@ def sample():
                     peak[key] = max(peak.get(key, 0), int(value.split()[0]))
         time.sleep(0.05)
 threading.Thread(target=sample, daemon=True).start()
-from latentgraph.cli import main
+from latentgraph.app.cli import main
 code = main(json.loads(sys.argv[1]))
 time.sleep(0.1)
 print("PEAK " + json.dumps({"code": code, **{k: v / 1024 for k, v in peak.items()}}))

@@ -25,9 +25,9 @@ import time
 import pyro
 import torch
 
-from latentgraph.models.interaction_asymmetry.config import PRESETS
-from latentgraph.models.interaction_asymmetry.fit_pyro import InteractionAsymmetryObjective
-from latentgraph.models.interaction_asymmetry.pyro_model import InteractionAsymmetryVAE
+from latentgraph.families.interaction_asymmetry.config import PRESETS
+from latentgraph.families.interaction_asymmetry.fit_pyro import InteractionAsymmetryObjective
+from latentgraph.families.interaction_asymmetry.pyro_model import InteractionAsymmetryVAE
 from latentgraph.models.interaction_penalty_torch import interaction_penalty
 
 try:

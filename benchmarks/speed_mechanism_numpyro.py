@@ -30,17 +30,17 @@ import torch
 from jax import random
 
 from latentgraph.data import make_mechanism_dataset
+from latentgraph.families.mechanism_sparsity.config import NetworkSizes, demo_sizes
+from latentgraph.families.mechanism_sparsity.fit_pyro import model_config_for
+from latentgraph.families.mechanism_sparsity.numpyro_model import NumPyroMechanismSparsityVAE
+from latentgraph.families.mechanism_sparsity.objective_numpyro import (
+    MechanismSparsityObjective as NumPyroObjective,
+)
+from latentgraph.families.mechanism_sparsity.objective_pyro import MechanismSparsityObjective
+from latentgraph.families.mechanism_sparsity.pyro_model import MechanismSparsityVAE
 from latentgraph.inference.lagrangian_torch import DualAscent, EdgeCountConstraint
 from latentgraph.inference.schedules import LinearSchedule
 from latentgraph.inference.svi_jax import RunHyper, SVISettings, init_state, train_chunk
-from latentgraph.models.mechanism_sparsity.config import NetworkSizes, demo_sizes
-from latentgraph.models.mechanism_sparsity.fit_pyro import model_config_for
-from latentgraph.models.mechanism_sparsity.numpyro_model import NumPyroMechanismSparsityVAE
-from latentgraph.models.mechanism_sparsity.objective_numpyro import (
-    MechanismSparsityObjective as NumPyroObjective,
-)
-from latentgraph.models.mechanism_sparsity.objective_pyro import MechanismSparsityObjective
-from latentgraph.models.mechanism_sparsity.pyro_model import MechanismSparsityVAE
 
 try:
     from benchmarks._record import provenance, save_json, update_benchmarks_md

@@ -17,14 +17,14 @@ import time
 import pyro
 import torch
 
-from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
-from latentgraph.models.mechanism_sparsity.config import (
+from latentgraph.families.mechanism_sparsity.config import (
     MechanismSparsityConfig,
     NetworkSizes,
     demo_sizes,
 )
-from latentgraph.models.mechanism_sparsity.pyro_model import MechanismSparsityVAE
-from latentgraph.models.mechanism_sparsity.reference_torch import negative_elbo, relaxed_masks
+from latentgraph.families.mechanism_sparsity.pyro_model import MechanismSparsityVAE
+from latentgraph.families.mechanism_sparsity.reference_torch import negative_elbo, relaxed_masks
+from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
 
 try:
     from benchmarks._record import provenance, save_json, update_benchmarks_md

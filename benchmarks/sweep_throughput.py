@@ -20,15 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import provenance, save_json, update_benchmarks_md  # noqa: E402
 
 from latentgraph.data import make_mechanism_dataset  # noqa: E402
-from latentgraph.inference.svi_torch import TrainConfig  # noqa: E402
-from latentgraph.models.mechanism_sparsity import (  # noqa: E402
+from latentgraph.families.mechanism_sparsity import (  # noqa: E402
     NetworkSizes,
     SparsitySettings,
     model_config_for,
 )
-from latentgraph.models.mechanism_sparsity.config import demo_sizes  # noqa: E402
-from latentgraph.models.mechanism_sparsity.fit_numpyro import fit  # noqa: E402
-from latentgraph.models.mechanism_sparsity.sweep_numpyro import fit_many  # noqa: E402
+from latentgraph.families.mechanism_sparsity.config import demo_sizes  # noqa: E402
+from latentgraph.families.mechanism_sparsity.fit_numpyro import fit  # noqa: E402
+from latentgraph.families.mechanism_sparsity.sweep_numpyro import fit_many  # noqa: E402
+from latentgraph.inference.svi_torch import TrainConfig  # noqa: E402
 
 SIZES = {"demo": (demo_sizes, 256), "official": (NetworkSizes, 1024)}
 

@@ -15,15 +15,15 @@ import tempfile
 from pathlib import Path
 
 from latentgraph.data import make_mechanism_dataset
-from latentgraph.graphs import draw_graph_comparison, entanglement_graph, guaranteed_disentangled
-from latentgraph.inference.svi_torch import TrainConfig
-from latentgraph.models.mechanism_sparsity import (
+from latentgraph.families.mechanism_sparsity import (
     SparsitySettings,
     demo_sizes,
     evaluate,
     fit,
     model_config_for,
 )
+from latentgraph.graphs import draw_graph_comparison, entanglement_graph, guaranteed_disentangled
+from latentgraph.inference.svi_torch import TrainConfig
 
 steps = int(os.environ.get("LATENTGRAPH_EXAMPLE_STEPS", "6000"))
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="latentgraph-"))

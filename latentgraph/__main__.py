@@ -1,5 +1,5 @@
 import sys
 
-from latentgraph.cli import main
+from latentgraph.app.cli import main
 
 sys.exit(main())

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from latentgraph.cli import main
+from latentgraph.app.cli import main
 
 TINY_FIT = [
     "fit", "mechanism-sparsity", "--dataset", "action_sparsity_non_trivial", "--n-samples", "2000",

@@ -16,10 +16,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from latentgraph.inference.checkpoint_torch import save_checkpoint
-from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
-from latentgraph.inference.svi_torch import TrainConfig
-from latentgraph.models.context_module import (
+from latentgraph.app.runs import write_json
+from latentgraph.families.context_module import (
     CausalLayer,
     ContextModule,
     ContextModuleVAE,
@@ -32,14 +30,16 @@ from latentgraph.models.context_module import (
     get_variant,
     official_config,
 )
-from latentgraph.models.context_module.evaluate import ContextImages, evaluate
-from latentgraph.models.context_module.fit_pyro import (
+from latentgraph.families.context_module.evaluate import ContextImages, evaluate
+from latentgraph.families.context_module.fit_pyro import (
     ContextModuleObjective,
     FittedContextModule,
     training_arrays,
 )
-from latentgraph.models.context_module.generate import batch_seed, generate_reference
-from latentgraph.runs import write_json
+from latentgraph.families.context_module.generate import batch_seed, generate_reference
+from latentgraph.inference.checkpoint_torch import save_checkpoint
+from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
+from latentgraph.inference.svi_torch import TrainConfig
 
 K, B = 3, 2  # concepts, concept width
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentgraph.cli import main
+from latentgraph.app.cli import main
 
 TINY = [
     "fit",
@@ -132,7 +132,7 @@ def test_resume_with_other_settings_is_refused(run_folder, capsys):
 
 
 def test_data_dir_is_reused_and_checked(tmp_path):
-    from latentgraph.models.context_module.cli import load_dataset
+    from latentgraph.app.context_module.cli import load_dataset
 
     args = {"image_size": 32, "n_train": 3, "n_valid": 2, "n_test": 2, "n_heldout": 2, "seed": 0}
     first = load_dataset("quad_causal", args, str(tmp_path / "data"))

@@ -5,9 +5,9 @@ import pyro.distributions as dist
 import pytest
 import torch
 
+from latentgraph.families.mechanism_sparsity.config import MechanismSparsityConfig, NetworkSizes
+from latentgraph.families.mechanism_sparsity.pyro_model import MechanismSparsityVAE
 from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
-from latentgraph.models.mechanism_sparsity.config import MechanismSparsityConfig, NetworkSizes
-from latentgraph.models.mechanism_sparsity.pyro_model import MechanismSparsityVAE
 
 TINY = NetworkSizes(
     encoder_hidden=(8,), decoder_hidden=(8,), transition_hidden=4, transition_layers=1

@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from latentgraph.data import make_mechanism_dataset
-from latentgraph.inference.svi_torch import TrainConfig
-from latentgraph.models.mechanism_sparsity import (
+from latentgraph.families.mechanism_sparsity import (
     NetworkSizes,
     SparsitySettings,
     evaluate,
     fit,
     model_config_for,
 )
+from latentgraph.inference.svi_torch import TrainConfig
 
 SIZES = NetworkSizes(
     encoder_hidden=(32, 32), decoder_hidden=(32, 32), transition_hidden=16, transition_layers=2

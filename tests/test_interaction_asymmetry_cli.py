@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from latentgraph.cli import main
+from latentgraph.app.cli import main
 
 TINY_FIT = [
     "fit", "interaction-asymmetry", "--image-size", "32", "--objects", "2", "--ood", "diagonal",

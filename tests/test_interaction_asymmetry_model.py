@@ -9,27 +9,27 @@ import pyro
 import pytest
 import torch
 
-from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
-from latentgraph.models.interaction_asymmetry.config import (
+from latentgraph.families.interaction_asymmetry.config import (
     DecoderSizes,
     EncoderSizes,
     InteractionAsymmetryConfig,
     cpu_config,
     official_config,
 )
-from latentgraph.models.interaction_asymmetry.decoder_torch import CrossAttentionDecoder
-from latentgraph.models.interaction_asymmetry.encoder_torch import SlotEncoder
-from latentgraph.models.interaction_asymmetry.fit_pyro import (
+from latentgraph.families.interaction_asymmetry.decoder_torch import CrossAttentionDecoder
+from latentgraph.families.interaction_asymmetry.encoder_torch import SlotEncoder
+from latentgraph.families.interaction_asymmetry.fit_pyro import (
     InteractionAsymmetryObjective,
     elbo_terms,
     likelihood_constant,
 )
-from latentgraph.models.interaction_asymmetry.pyro_model import InteractionAsymmetryVAE
-from latentgraph.models.interaction_asymmetry.schedules import (
+from latentgraph.families.interaction_asymmetry.pyro_model import InteractionAsymmetryVAE
+from latentgraph.families.interaction_asymmetry.schedules import (
     LearningRateSchedule,
     ScheduledTrainConfig,
     alpha_schedule,
 )
+from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
 from latentgraph.models.interaction_penalty_torch import interaction_penalty
 
 
@@ -314,12 +314,12 @@ def test_bad_settings_are_refused():
 
 
 def test_foreground_jacobian_map_equals_the_full_jacobian_on_the_foreground():
-    from latentgraph.inference.svi_torch import History
-    from latentgraph.models.interaction_asymmetry.evaluate import _sampled, slot_influence
-    from latentgraph.models.interaction_asymmetry.fit_pyro import (
+    from latentgraph.families.interaction_asymmetry.evaluate import _sampled, slot_influence
+    from latentgraph.families.interaction_asymmetry.fit_pyro import (
         FittedInteractionAsymmetry,
         SpeedSettings,
     )
+    from latentgraph.inference.svi_torch import History
     from latentgraph.models.jacobian_torch import slot_influence_torch
 
     vae = tiny_vae(seed=6, dtype=torch.float32)

@@ -23,8 +23,7 @@ from latentgraph.data import (
     linear_scm_moments,
     make_linear_scm_dataset,
 )
-from latentgraph.graphs import EdgeBeliefs
-from latentgraph.models.linear_scm import (
+from latentgraph.families.linear_scm import (
     LinearSCMPrior,
     convergence_summary,
     edge_diagnostics,
@@ -36,12 +35,13 @@ from latentgraph.models.linear_scm import (
     linear_scm_model,
     perfect_intervention,
 )
-from latentgraph.models.linear_scm.mechanisms_numpyro import (
+from latentgraph.families.linear_scm.mechanisms_numpyro import (
     LinearMechanisms,
     linear_mechanisms,
     observation_moments,
 )
-from latentgraph.models.linear_scm.posterior import importance_pareto_k
+from latentgraph.families.linear_scm.posterior import importance_pareto_k
+from latentgraph.graphs import EdgeBeliefs
 from latentgraph.models.spike_slab_numpyro import SpikeAndSlabNormal
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from latentgraph.models.mechanism_sparsity.config import MechanismSparsityConfig, NetworkSizes
-from latentgraph.models.mechanism_sparsity.pyro_model import MechanismSparsityVAE
-from latentgraph.models.mechanism_sparsity.reference_torch import negative_elbo
+from latentgraph.families.mechanism_sparsity.config import MechanismSparsityConfig, NetworkSizes
+from latentgraph.families.mechanism_sparsity.pyro_model import MechanismSparsityVAE
+from latentgraph.families.mechanism_sparsity.reference_torch import negative_elbo
 from latentgraph.models.mechanisms_torch import MaskedMechanisms
 from latentgraph.models.nn_torch import ParallelLinear
 

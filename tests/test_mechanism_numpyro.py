@@ -22,16 +22,9 @@ from pyro.distributions.util import scale_and_mask
 from pyro.poutine.util import site_is_subsample
 from torch.distributions import kl_divergence
 
-from latentgraph.cli import main
+from latentgraph.app.cli import main
 from latentgraph.data import make_mechanism_dataset
-from latentgraph.inference.checkpoint_jax import load_pytree
-from latentgraph.inference.lagrangian_jax import dual_ascent, linear_schedule
-from latentgraph.inference.lagrangian_torch import DualAscent, EdgeCountConstraint
-from latentgraph.inference.schedules import LinearSchedule
-from latentgraph.inference.svi_jax import RunHyper, SVISettings, init_state, run_chunk
-from latentgraph.inference.svi_torch import TrainConfig
-from latentgraph.models.edge_mask_numpyro import RelaxedEdgePosterior
-from latentgraph.models.mechanism_sparsity import (
+from latentgraph.families.mechanism_sparsity import (
     MechanismSparsityConfig,
     MechanismSparsityVAE,
     NetworkSizes,
@@ -39,13 +32,20 @@ from latentgraph.models.mechanism_sparsity import (
     evaluate,
     model_config_for,
 )
-from latentgraph.models.mechanism_sparsity.fit_numpyro import fit, untrained
-from latentgraph.models.mechanism_sparsity.numpyro_model import NumPyroMechanismSparsityVAE
-from latentgraph.models.mechanism_sparsity.objective_numpyro import MechanismSparsityObjective
-from latentgraph.models.mechanism_sparsity.reference_torch import negative_elbo, relaxed_masks
-from latentgraph.models.mechanism_sparsity.weights_torch_to_numpyro import (
+from latentgraph.families.mechanism_sparsity.fit_numpyro import fit, untrained
+from latentgraph.families.mechanism_sparsity.numpyro_model import NumPyroMechanismSparsityVAE
+from latentgraph.families.mechanism_sparsity.objective_numpyro import MechanismSparsityObjective
+from latentgraph.families.mechanism_sparsity.reference_torch import negative_elbo, relaxed_masks
+from latentgraph.families.mechanism_sparsity.weights_torch_to_numpyro import (
     numpyro_params_from_torch,
 )
+from latentgraph.inference.checkpoint_jax import load_pytree
+from latentgraph.inference.lagrangian_jax import dual_ascent, linear_schedule
+from latentgraph.inference.lagrangian_torch import DualAscent, EdgeCountConstraint
+from latentgraph.inference.schedules import LinearSchedule
+from latentgraph.inference.svi_jax import RunHyper, SVISettings, init_state, run_chunk
+from latentgraph.inference.svi_torch import TrainConfig
+from latentgraph.models.edge_mask_numpyro import RelaxedEdgePosterior
 
 TINY = NetworkSizes(
     encoder_hidden=(8, 8), decoder_hidden=(8,), transition_hidden=4, transition_layers=2
@@ -344,7 +344,7 @@ def test_run_chunk_vmaps_over_runs_with_different_seeds_and_bounds(toy):
 
 def test_run_fit_with_the_numpyro_backend_writes_the_run_folder(toy, tmp_path, monkeypatch):
     """Figures and report are backend-neutral (test_cli.py) and skipped here for speed."""
-    from latentgraph.models.mechanism_sparsity import run
+    from latentgraph.app.mechanism_sparsity import run
 
     monkeypatch.setattr(run, "_write_graphs_and_figures", lambda *args: None)
     monkeypatch.setattr(run, "_write_report", lambda *args: None)
@@ -373,7 +373,7 @@ def test_the_frozen_control_reads_out_all_ones(toy):
 def test_cli_forwards_the_backend_and_refuses_numpyro_resume(tmp_path, capsys, monkeypatch):
     calls = []
     monkeypatch.setattr(
-        "latentgraph.models.mechanism_sparsity.run.run_fit",
+        "latentgraph.app.mechanism_sparsity.run.run_fit",
         lambda *args, **kwargs: calls.append(kwargs) or {},
     )
     args = [

@@ -4,11 +4,14 @@ import numpy as np
 import pytest
 
 from latentgraph.data import make_mechanism_dataset
+from latentgraph.families.mechanism_sparsity import SparsitySettings, model_config_for
+from latentgraph.families.mechanism_sparsity.config import demo_sizes
+from latentgraph.families.mechanism_sparsity.fit_numpyro import fit
+from latentgraph.families.mechanism_sparsity.posterior_numpyro import (
+    posterior_tree,
+    sample_posterior,
+)
 from latentgraph.inference.svi_torch import TrainConfig
-from latentgraph.models.mechanism_sparsity import SparsitySettings, model_config_for
-from latentgraph.models.mechanism_sparsity.config import demo_sizes
-from latentgraph.models.mechanism_sparsity.fit_numpyro import fit
-from latentgraph.models.mechanism_sparsity.posterior_numpyro import posterior_tree, sample_posterior
 
 
 def test_numpyro_posterior_follows_the_guide_and_has_the_shared_layout():

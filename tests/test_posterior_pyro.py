@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from latentgraph.data import make_mechanism_dataset
+from latentgraph.families.mechanism_sparsity import SparsitySettings, fit, model_config_for
+from latentgraph.families.mechanism_sparsity.config import demo_sizes
+from latentgraph.families.mechanism_sparsity.posterior_pyro import posterior_tree, sample_posterior
 from latentgraph.inference.posterior import load_posterior, save_posterior
 from latentgraph.inference.svi_torch import TrainConfig
-from latentgraph.models.mechanism_sparsity import SparsitySettings, fit, model_config_for
-from latentgraph.models.mechanism_sparsity.config import demo_sizes
-from latentgraph.models.mechanism_sparsity.posterior_pyro import posterior_tree, sample_posterior
 
 matplotlib.use("Agg")
 

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from latentgraph.cli import main
+from latentgraph.app.cli import main
 from latentgraph.data import make_mechanism_dataset
+from latentgraph.families.mechanism_sparsity import SparsitySettings, fit, model_config_for
+from latentgraph.families.mechanism_sparsity.config import demo_sizes
+from latentgraph.families.mechanism_sparsity.objective_pyro import MechanismSparsityObjective
 from latentgraph.inference.checkpoint_torch import load_checkpoint
 from latentgraph.inference.svi_torch import NonFiniteLossError, TrainConfig
-from latentgraph.models.mechanism_sparsity import SparsitySettings, fit, model_config_for
-from latentgraph.models.mechanism_sparsity.config import demo_sizes
-from latentgraph.models.mechanism_sparsity.objective_pyro import MechanismSparsityObjective
 
 TIMING_KEYS = {"wall_s", "train_wall_s"}
 FIT_ARGS = [
@@ -70,7 +70,7 @@ def test_a_killed_training_process_resumes_bit_for_bit(tmp_path, capsys):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "latentgraph.cli", *_cli(300, "--out", str(killed))],
+        [sys.executable, "-m", "latentgraph.app.cli", *_cli(300, "--out", str(killed))],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -7,13 +7,13 @@ import jax
 import numpy as np
 import pytest
 
-from latentgraph.cli import main
+from latentgraph.app.cli import main
 from latentgraph.data import make_mechanism_dataset
+from latentgraph.families.mechanism_sparsity import SparsitySettings, model_config_for
+from latentgraph.families.mechanism_sparsity.config import demo_sizes
+from latentgraph.families.mechanism_sparsity.fit_numpyro import fit
+from latentgraph.families.mechanism_sparsity.sweep_numpyro import fit_many
 from latentgraph.inference.svi_torch import TrainConfig
-from latentgraph.models.mechanism_sparsity import SparsitySettings, model_config_for
-from latentgraph.models.mechanism_sparsity.config import demo_sizes
-from latentgraph.models.mechanism_sparsity.fit_numpyro import fit
-from latentgraph.models.mechanism_sparsity.sweep_numpyro import fit_many
 
 
 @pytest.fixture(scope="module")

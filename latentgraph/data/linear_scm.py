@@ -31,7 +31,7 @@ is sufficient, and necessary); known targets fix the labelling.
 
 The mixing ``A`` is always drawn here and returned in ``info["mixing_matrix"]``; whether a model
 treats it as known or learns it is the model's argument
-(:func:`latentgraph.models.linear_scm.fit_nuts`), not the data's.
+(:func:`latentgraph.families.linear_scm.fit_nuts`), not the data's.
 
 Storage in the :class:`Dataset`: ``x`` ``(n, 1, n_obs)``, ``z`` ``(n, 1, n_latents)`` and the
 intervention targets as ``actions`` ``(n, n_latents)``: ``actions[r, k] = 1`` iff row ``r`` was

@@ -1,7 +1,7 @@
 """Fits as ArviZ-schema ``xarray.DataTree`` objects: posterior analysis with ArviZ 1.x.
 
 Backend-neutral: a backend draws samples from its fitted guide (see
-``latentgraph.models.mechanism_sparsity.posterior_pyro``) into plain numpy arrays and
+``latentgraph.families.mechanism_sparsity.posterior_pyro``) into plain numpy arrays and
 :func:`mechanism_posterior_tree` names their dimensions once, here, so that
 ``arviz.summary(tree)``, ``arviz.plot_forest(tree, var_names=[...])`` and xarray selections like
 ``tree.posterior["action_graph_probability"].sel(child="z3")`` work without renaming anything.

@@ -173,7 +173,7 @@ def edge_mask(name: str, prior_logits, *, include_entropy: bool = False) -> jax.
 
     Returns the mask, shape ``(n_children, n_parents)``. Under a guide the value is the guide's
     relaxed sample; to freeze a graph, substitute a value and block the site (see
-    :meth:`~latentgraph.models.mechanism_sparsity.numpyro_model.NumPyroMechanismSparsityVAE.frozen`).
+    :meth:`~latentgraph.families.mechanism_sparsity.numpyro_model.NumPyroMechanismSparsityVAE.frozen`).
     """
     prior_logits = jnp.asarray(prior_logits)
     prior = EdgeSparsityPrior(prior_logits, include_entropy=include_entropy)

@@ -1,0 +1,264 @@
+"""Command-line arguments of ``latentgraph fit interaction-asymmetry`` and its registration.
+
+Example (a CPU-sized run at 32x32; the official 64x64 model is the default at 64)::
+
+    latentgraph fit interaction-asymmetry --image-size 32 --objects 2-4 --steps 20000 \\
+        --pixels-per-image 256 --out runs/ia-cpu
+    latentgraph fit interaction-asymmetry --image-size 64 --alpha 0 --beta 0 --device cuda \\
+        --precision bf16 --out runs/ia-unregularised
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from latentgraph.app.registry import Family, register
+from latentgraph.families.interaction_asymmetry.config import PRESETS
+from latentgraph.families.interaction_asymmetry.fit_pyro import SpeedSettings
+from latentgraph.families.interaction_asymmetry.schedules import (
+    OFFICIAL_STEPS,
+    LearningRateSchedule,
+    ScheduledTrainConfig,
+)
+
+IMAGE_SIZES = (32, 64)
+
+
+def _objects(text: str) -> tuple[int, int]:
+    """``"2-4"`` -> ``(2, 4)``, ``"2"`` -> ``(2, 2)`` (an argparse type)."""
+    try:
+        parts = [int(part) for part in text.split("-")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts, default=0) < 1 or parts[0] > parts[-1]:
+        raise argparse.ArgumentTypeError(
+            f"expected a count or a range like 2-4 (1 <= min <= max), got {text!r}"
+        )
+    return parts[0], parts[-1]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``latentgraph fit interaction-asymmetry``."""
+    data = parser.add_argument_group("data (sprites, spec Sec. 4.1 and 4.4)")
+    data.add_argument("--image-size", type=int, choices=IMAGE_SIZES, default=64)
+    data.add_argument(
+        "--objects", type=_objects, default=(2, 4), metavar="MIN-MAX", help="objects per image"
+    )
+    data.add_argument(
+        "--ood",
+        choices=("none", "diagonal"),
+        default="none",
+        help="diagonal: train on the diagonal band, test also off it (needs one object count)",
+    )
+    data.add_argument(
+        "--n-images", type=int, default=100_000, help="images generated (split 0.9/0.05/0.05)"
+    )
+    data.add_argument("--data-seed", type=int, default=0)
+    data.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="write the data set here once and memory-map it afterwards (large sets)",
+    )
+    model = parser.add_argument_group("model and loss")
+    model.add_argument(
+        "--sizes",
+        choices=sorted(PRESETS),
+        default=None,
+        help="network sizes (default: official at 64x64, cpu at 32x32)",
+    )
+    model.add_argument("--alpha", type=float, default=0.05, metavar="A", help="L_int weight")
+    model.add_argument("--beta", type=float, default=0.05, metavar="B", help="KL weight")
+    model.add_argument(
+        "--sigma",
+        type=float,
+        default=None,
+        help="weight of the summed squared error (default 5 * 64^2 / image_size^2)",
+    )
+    model.add_argument(
+        "--attention-scale",
+        choices=("width", "head_dim"),
+        default="width",
+        help="attention logits scaled by the width^-1/2 (official) or head dim^-1/2",
+    )
+    train = parser.add_argument_group("training")
+    train.add_argument("--steps", type=int, default=OFFICIAL_STEPS)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument(
+        "--lr", type=float, default=5e-4, help="peak learning rate (a fifth of it after the hold)"
+    )
+    train.add_argument(
+        "--schedule",
+        choices=("scaled", "official", "hold"),
+        default="scaled",
+        help="scaled: the spec's LR and alpha milestones times steps/500k; official: as is; "
+        "hold: scaled warm-ups, then the peak rate to the end (no drop, no decay: short runs)",
+    )
+    train.add_argument("--seed", type=int, default=0, metavar="S")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    train.add_argument(
+        "--pixels-per-image",
+        type=int,
+        default=None,
+        metavar="M",
+        help="decode M random pixels per image and step (unbiased, cheaper; default all)",
+    )
+    train.add_argument("--precision", choices=("float32", "bf16"), default="float32")
+    train.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    train.add_argument("--attention", choices=("folded", "projected"), default="folded")
+    train.add_argument(
+        "--eval-every", type=int, default=0, help="steps between validation J-ARI/JIS (0: auto)"
+    )
+    train.add_argument(
+        "--checkpoint-every", type=int, default=0, metavar="N", help="0: auto (1000 or steps/10)"
+    )
+    evaluation = parser.add_argument_group("evaluation")
+    evaluation.add_argument(
+        "--jacobian-images", type=int, default=64, help="test images for J-ARI and JIS"
+    )
+    evaluation.add_argument(
+        "--readout-images", type=int, default=2000, help="training images for the slot-R^2 readout"
+    )
+    evaluation.add_argument(
+        "--eval-images", type=int, default=None, help="test images for reconstruction (all)"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="run folder (must not exist or be empty)"
+    )
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="write into a non-empty DIR")
+    existing.add_argument(
+        "--resume", action="store_true", help="continue the run in DIR (same arguments)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _positive(name: str, value, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _settings(args: argparse.Namespace):
+    """Model, training and speed settings from the arguments (ValueError on bad input)."""
+    for name in ("steps", "batch_size", "n_images", "jacobian_images", "readout_images"):
+        _positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    _positive("--eval-images", args.eval_images, allow_none=True)
+    for name in ("eval_every", "checkpoint_every", "seed", "data_seed"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise ValueError(f"--lr must be a positive finite number, got {args.lr}")
+    if args.ood == "diagonal" and args.objects[0] != args.objects[1]:
+        raise ValueError(
+            f"--ood diagonal needs one object count (e.g. --objects 2), got {args.objects}"
+        )
+    fraction = 1.0 if args.schedule == "official" else args.steps / OFFICIAL_STEPS
+    if args.schedule == "hold":  # a decay factor of 1 keeps the peak after the warm-up
+        schedule = LearningRateSchedule(peak=args.lr, drop_to=None, decay_factor=1.0)
+    else:
+        schedule = LearningRateSchedule(peak=args.lr, drop_to=args.lr / 5)  # 5e-4 -> 1e-4
+    if fraction != 1.0:
+        schedule = schedule.scaled(fraction)
+    size = args.sizes or ("official" if args.image_size == 64 else "cpu")
+    config = PRESETS[size](
+        image_size=args.image_size,
+        alpha=args.alpha,
+        beta=args.beta,
+        sigma=args.sigma,
+        attention_scale=args.attention_scale,
+        alpha_warmup_steps=round(25_000 * fraction),
+    )
+    train_config = ScheduledTrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        eval_every=args.eval_every or max(args.steps // 10, 1),
+        log_every=max(1, min(50, args.steps // 50)),
+        checkpoint_every=args.checkpoint_every or min(1000, max(args.steps // 10, 1)),
+        progress=not args.no_progress,
+        schedule=schedule,
+    )
+    speed = SpeedSettings(
+        precision=args.precision,
+        compile=args.compile,
+        attention=args.attention,
+        pixels_per_image=args.pixels_per_image,
+    )
+    return config, train_config, speed
+
+
+def load_sprites(args: argparse.Namespace):
+    """The sprites data set the arguments describe (generated, or memory-mapped from
+    ``--data-dir`` when it was written with the same settings)."""
+    from latentgraph.data.sprites import load_or_write_sprites, make_sprites
+
+    settings = {
+        "n": args.n_images,
+        "image_size": args.image_size,
+        "n_objects": args.objects[0] if args.ood == "diagonal" else tuple(args.objects),
+        "seed": args.data_seed,
+        "ood": None if args.ood == "none" else args.ood,
+    }
+    if args.data_dir is not None:
+        return load_or_write_sprites(args.data_dir, **settings, progress=not args.no_progress)
+    return make_sprites(**settings)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from latentgraph.app.interaction_asymmetry.run import run_fit
+    from latentgraph.app.runs import prepare_run_dir
+    from latentgraph.inference.devices_torch import resolve_device
+
+    config, train_config, speed = _settings(args)  # validate everything before any data
+    resolve_device(args.device)
+    if args.pixels_per_image is not None and args.pixels_per_image > config.n_pixels:
+        raise ValueError(
+            f"--pixels-per-image must be <= {config.n_pixels} ({args.image_size}^2), got "
+            f"{args.pixels_per_image}"
+        )
+    n_train = int(round(0.9 * args.n_images))
+    if args.batch_size > n_train:
+        raise ValueError(
+            f"--batch-size must be <= the {n_train} training images, got {args.batch_size}"
+        )
+    if Path(args.out).exists() and not (args.overwrite or args.resume):
+        prepare_run_dir(args.out)  # refuses a non-empty folder before any data is generated
+    dataset = load_sprites(args)
+    dataset_args = {
+        "n_images": args.n_images,
+        "image_size": args.image_size,
+        "objects": list(args.objects),
+        "ood": args.ood,
+        "data_seed": args.data_seed,
+        "data_dir": args.data_dir,
+    }
+    metrics = run_fit(
+        dataset,
+        args.out,
+        config=config,
+        train_config=train_config,
+        speed=speed,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        dataset_args=dataset_args,
+        jacobian_images=args.jacobian_images,
+        readout_images=args.readout_images,
+        eval_images=args.eval_images,
+    )
+    return metrics
+
+
+FAMILY = register(
+    Family(
+        name="interaction-asymmetry",
+        help="regularised Transformer VAE for object slots (Brady et al., 2025)",
+        add_arguments=add_arguments,
+        run=run,
+        headline=("j_ari", "jis", "slot_r2", "recon_id", "recon_ood"),
+    )
+)

@@ -1,0 +1,319 @@
+"""Command-line arguments of ``latentgraph fit mechanism-sparsity`` and its registration."""
+
+from __future__ import annotations
+
+import argparse
+import zipfile
+from functools import partial
+
+from latentgraph.app.registry import Family, register
+from latentgraph.families.mechanism_sparsity.config import SPARSITY_MODES, NetworkSizes, demo_sizes
+from latentgraph.families.mechanism_sparsity.fit_pyro import SparsitySettings, model_config_for
+from latentgraph.inference.svi_torch import TrainConfig
+
+SIZES = {"official": NetworkSizes, "small": demo_sizes}
+BACKENDS = ("pyro", "numpyro")
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
+    """Options of ``latentgraph fit mechanism-sparsity`` (``sweep=True``: of ``latentgraph
+    sweep mechanism-sparsity``, with ``--bounds``/``--penalties`` and ``--seeds`` instead of
+    ``--bound``/``--penalty`` and ``--seed``)."""
+    data = parser.add_argument_group("data")
+    source = data.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="a synthetic dataset name (see `latentgraph datasets`)")
+    source.add_argument(
+        "--data",
+        metavar="FILE.npz",
+        help="your own data (x, optional actions, z, graphs) or a Dataset.save file (memory-mapped)",
+    )
+    data.add_argument(
+        "--graph-density",
+        type=float,
+        default=None,
+        metavar="P",
+        help="random true graph of density P",
+    )
+    data.add_argument(
+        "--graph-seed", type=int, default=0, metavar="G", help="seed of the random true graph"
+    )
+    data.add_argument(
+        "--data-seed",
+        type=int,
+        default=0,
+        metavar="D",
+        help="seed of the samples (and user-data split)",
+    )
+    data.add_argument(
+        "--mixing-seed", type=int, default=265542, help="seed of the mixing function f"
+    )
+    data.add_argument(
+        "--n-samples", type=int, default=1_000_000, help="samples generated (split 0.8/0.1/0.1)"
+    )
+    model = parser.add_argument_group("model and sparsity")
+    model.add_argument(
+        "--n-latents", type=int, default=None, help="latent dimension (default: from the data's z)"
+    )
+    model.add_argument("--sizes", choices=sorted(SIZES), default="official", help="network sizes")
+    model.add_argument("--sparsity", choices=SPARSITY_MODES, default="constraint")
+    if sweep:
+        model.add_argument(
+            "--bounds",
+            type=_numbers,
+            default=None,
+            metavar="B1,B2,...",
+            help="edge bounds to sweep",
+        )
+        model.add_argument(
+            "--penalties",
+            type=_numbers,
+            default=None,
+            metavar="L1,L2,...",
+            help="penalties to sweep",
+        )
+    else:
+        model.add_argument(
+            "--bound",
+            type=float,
+            default=None,
+            metavar="B",
+            help="edge bound (default: true count)",
+        )
+        model.add_argument(
+            "--penalty",
+            type=float,
+            default=1.0,
+            metavar="L",
+            help="penalty lambda (= -prior log-odds)",
+        )
+    model.add_argument("--dual-lr", type=float, default=5e-4)
+    model.add_argument(
+        "--anneal-fraction",
+        type=float,
+        default=0.5,
+        help="share of the steps over which the bound falls to B (paper: 0.5)",
+    )
+    model.add_argument(
+        "--graph-lr", type=float, default=None, help="learning rate of edge logits (default: --lr)"
+    )
+    model.add_argument(
+        "--straight-through", action="store_true", help="hard masks in the forward pass"
+    )
+    train = parser.add_argument_group("training")
+    train.add_argument("--steps", type=int, default=300_000)
+    train.add_argument("--batch-size", type=int, default=1024)
+    train.add_argument("--lr", type=float, default=5e-4)
+    train.add_argument("--lr-decay", choices=("none", "cosine"), default="none")
+    if sweep:
+        train.add_argument(
+            "--seeds", type=int, default=3, metavar="K", help="seeds 0..K-1 per setting"
+        )
+    else:
+        train.add_argument(
+            "--seed",
+            type=int,
+            default=0,
+            metavar="S",
+            help="training seed (weights, masks, batches)",
+        )
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    train.add_argument(
+        "--eval-every", type=int, default=0, help="steps between validation metrics (0: auto)"
+    )
+    if not sweep:
+        train.add_argument(
+            "--checkpoint-every",
+            type=int,
+            default=0,
+            metavar="N",
+            help="steps between checkpoints (0: auto, 1000 or a tenth of the steps)",
+        )
+    train.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="numpyro" if sweep else "pyro",
+        help="numpyro (JAX; a sweep trains all runs in one vmapped program) or pyro"
+        if sweep
+        else "pyro (PyTorch) or numpyro (JAX, many steps per dispatch; no --resume yet)",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="run folder (must not exist or be empty)"
+    )
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--overwrite", action="store_true", help="write into an existing, non-empty DIR"
+    )
+    if not sweep:
+        existing.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the run in DIR from its last checkpoint (same arguments)",
+        )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _numbers(text: str) -> list[float]:
+    """``"10,15,20"`` -> ``[10.0, 15.0, 20.0]`` (an argparse type)."""
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+
+
+def _is_saved_dataset(path: str) -> bool:
+    """Whether ``path`` is a :meth:`Dataset.save` archive (anything else goes to ``load_npz``)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "format_version.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def load_dataset(args: argparse.Namespace):
+    """The dataset the arguments name (a generator name or a user ``.npz``)."""
+    from latentgraph.data import Dataset, load_npz, make_mechanism_dataset
+
+    if args.data is not None:
+        if args.graph_density is not None:
+            raise ValueError("--graph-density applies to synthetic datasets, not to --data files")
+        if _is_saved_dataset(args.data):  # written by Dataset.save: split already, mapped lazily
+            return Dataset.load(args.data, mmap=True)
+        return load_npz(args.data, seed=args.data_seed)
+    return make_mechanism_dataset(
+        args.dataset,
+        n_samples=args.n_samples,
+        mixing_seed=args.mixing_seed,
+        graph_seed=args.graph_seed,
+        data_seed=args.data_seed,
+        graph_density=args.graph_density,
+    )
+
+
+def run(args: argparse.Namespace) -> dict:
+    from latentgraph.app.mechanism_sparsity.run import run_fit
+
+    # Build (and so validate) every setting before any data is generated.
+    sparsity = SparsitySettings(
+        mode=args.sparsity,
+        bound=args.bound,
+        penalty=args.penalty,
+        dual_lr=args.dual_lr,
+        graph_lr=args.graph_lr,
+        anneal_fraction=args.anneal_fraction,
+    )
+    eval_every = args.eval_every or max(args.steps // 20, 1)
+    checkpoint_every = args.checkpoint_every or min(1000, max(args.steps // 10, 1))
+    train_config = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_decay=args.lr_decay,
+        seed=args.seed,
+        device=args.device,
+        eval_every=eval_every,
+        checkpoint_every=checkpoint_every,
+        progress=not args.no_progress,
+    )
+    if args.backend == "numpyro":
+        if args.resume:
+            raise ValueError("--resume is not supported by the numpyro backend yet")
+        from latentgraph.inference.devices_jax import resolve_jax_device as resolve_device
+    else:
+        from latentgraph.inference.devices_torch import resolve_device
+
+    resolve_device(args.device)
+    dataset = load_dataset(args)
+    model_config = model_config_for(
+        dataset,
+        SIZES[args.sizes](),
+        n_latents=args.n_latents,
+        straight_through=args.straight_through,
+    )
+    dataset_args = {
+        k: getattr(args, k)
+        for k in (
+            "dataset",
+            "data",
+            "graph_density",
+            "graph_seed",
+            "data_seed",
+            "mixing_seed",
+            "n_samples",
+        )
+    }
+    return run_fit(
+        dataset,
+        args.out,
+        model_config=model_config,
+        sparsity=sparsity,
+        train_config=train_config,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        dataset_args=dataset_args,
+        backend=args.backend,
+    )
+
+
+def sweep(args: argparse.Namespace) -> dict:
+    """``latentgraph sweep mechanism-sparsity``: seeds x bounds (or penalties), UDR selection."""
+    from latentgraph.app.mechanism_sparsity.sweep import check_sweep_arguments, run_sweep
+
+    if args.sparsity == "none":
+        raise ValueError("--sparsity none has nothing to sweep; use constraint or penalty")
+    values = args.bounds if args.sparsity == "constraint" else args.penalties
+    flag = "--bounds" if args.sparsity == "constraint" else "--penalties"
+    if not values:
+        raise ValueError(f"{flag} is required with --sparsity {args.sparsity} (e.g. {flag} 10,20)")
+    if args.seeds < 2:
+        raise ValueError(f"seeds must be >= 2 (UDR compares seeds), got {args.seeds}")
+    seeds = list(range(args.seeds))
+    check_sweep_arguments(seeds, values)
+    base = SparsitySettings(
+        mode=args.sparsity,
+        dual_lr=args.dual_lr,
+        graph_lr=args.graph_lr,
+        anneal_fraction=args.anneal_fraction,
+    )
+    for value in values:  # validate every setting before any data is generated
+        SparsitySettings(**{**base.__dict__, "bound" if flag == "--bounds" else "penalty": value})
+    train_config = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_decay=args.lr_decay,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    dataset = load_dataset(args)
+    model_config = model_config_for(
+        dataset,
+        SIZES[args.sizes](),
+        n_latents=args.n_latents,
+        straight_through=args.straight_through,
+    )
+    return run_sweep(
+        dataset,
+        args.out,
+        model_config=model_config,
+        sparsity=base,
+        values=values,
+        seeds=seeds,
+        train_config=train_config,
+        backend=args.backend,
+        overwrite=args.overwrite,
+    )
+
+
+FAMILY = register(
+    Family(
+        name="mechanism-sparsity",
+        help="sparse action/temporal graphs identify latents (Lachapelle et al., 2024)",
+        add_arguments=add_arguments,
+        run=run,
+        add_sweep_arguments=partial(add_arguments, sweep=True),
+        sweep=sweep,
+        headline=("mcc", "shd", "n_edges_learned"),
+    )
+)

@@ -1,0 +1,218 @@
+"""One mechanism-sparsity fit, from a dataset to a complete run folder.
+
+Writes ``metrics.json``, ``config.json``, ``checkpoint.pt`` (``checkpoint_numpyro.npz`` with
+the numpyro backend), ``learned_<graph>.gml`` and
+``true_<graph>.gml``, ``z_test.npy`` (encoded test latents, ``(n, T, d_z)``), ``posterior.nc``
+(the ArviZ DataTree of the fit's posterior, :mod:`latentgraph.inference.posterior`), figures and
+``report.md`` (ARCHITECTURE.md, contract 2).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from latentgraph.app.report import draw_training_curves, markdown_table, write_report
+from latentgraph.app.runs import check_same_run, prepare_run_dir, write_json, write_npy
+from latentgraph.data import Dataset
+from latentgraph.families.mechanism_sparsity.config import MechanismSparsityConfig
+from latentgraph.families.mechanism_sparsity.evaluate import Evaluation, evaluate
+from latentgraph.families.mechanism_sparsity.fit_pyro import (
+    FittedMechanismSparsity,
+    SparsitySettings,
+    check_fit_arguments,
+    fit,
+)
+from latentgraph.graphs import (
+    EdgeBeliefs,
+    draw_correlation_matrix,
+    draw_graph_comparison,
+    entanglement_graph,
+    guaranteed_disentangled,
+)
+from latentgraph.inference.posterior import save_posterior
+from latentgraph.inference.svi_torch import TrainConfig
+
+RESUME_MAY_CHANGE = ("train.progress", "train.device", "train.checkpoint_every")
+"""Settings that do not change a run's numbers (on one device) and so may differ on resume."""
+
+POSTERIOR_DRAWS, POSTERIOR_OBS = 100, 200
+"""Guide draws and test samples kept in ``posterior.nc`` (a few MB at most)."""
+
+HEADLINE = ("mcc", "mcc_spearman", "linear_r", "consistency_r", "shd", "n_edges_learned")
+
+
+def run_fit(
+    dataset: Dataset,
+    out: str | Path,
+    *,
+    model_config: MechanismSparsityConfig,
+    sparsity: SparsitySettings,
+    train_config: TrainConfig,
+    overwrite: bool = False,
+    resume: bool = False,
+    dataset_args: dict | None = None,
+    backend: str = "pyro",
+) -> dict:
+    """Fit, evaluate on the test split and write the run folder; returns ``metrics``.
+
+    ``config.json`` is written before training starts. With ``resume=True`` the folder must
+    hold a run with the same settings (device, progress bar and checkpoint interval may differ);
+    training continues from its ``checkpoint.pt`` (from step 0 if it was killed before the
+    first checkpoint) and ends exactly as an uninterrupted run would.
+
+    ``backend`` is ``"pyro"`` or ``"numpyro"`` (:mod:`.fit_numpyro`; no ``resume`` yet, and its
+    checkpoint is the final parameters in ``checkpoint_numpyro.npz``).
+    """
+    if backend not in ("pyro", "numpyro"):
+        raise ValueError(f"backend must be 'pyro' or 'numpyro', got {backend!r}")
+    if backend == "numpyro":
+        from latentgraph.families.mechanism_sparsity import fit_numpyro
+
+        if resume:
+            raise ValueError("resume is not supported by the numpyro backend yet")
+        check, fit_backend = fit_numpyro.check_fit_arguments, fit_numpyro.fit
+        checkpoint_name = "checkpoint_numpyro.npz"
+    else:
+        check, fit_backend, checkpoint_name = check_fit_arguments, fit, "checkpoint.pt"
+    check(dataset, model_config, sparsity, train_config)  # before any file is written
+    out = prepare_run_dir(out, overwrite=overwrite, resume=resume)
+    run_config = {
+        "family": "mechanism-sparsity",
+        "backend": backend,
+        "dataset": {"name": dataset.name, **(dataset_args or {}), "info": dataset.info},
+        "sparsity": asdict(sparsity),
+        "train": asdict(train_config),
+        "model": model_config.to_dict(),
+    }
+    if resume:
+        check_same_run(out, run_config, ignore=RESUME_MAY_CHANGE)
+    else:
+        write_json(out / "config.json", run_config)
+    start = time.perf_counter()
+
+    def periodic(fitted: FittedMechanismSparsity, step: int) -> dict:
+        if "z" not in dataset.split("valid"):
+            return {}
+        result = evaluate(fitted, dataset, "valid", max_rows=20_000, encode_all=False)
+        keep = ("mcc", "shd", "n_edges_learned")
+        return {k: result.metrics[k] for k in keep if k in result.metrics}
+
+    fitted = fit_backend(
+        dataset,
+        model_config=model_config,
+        sparsity=sparsity,
+        train_config=train_config,
+        evaluate=periodic,
+        checkpoint_path=out / checkpoint_name,
+        resume=resume,
+    )
+    result = evaluate(fitted, dataset, "test")
+    metrics = {
+        **result.metrics,
+        "steps": train_config.steps,
+        "wall_s": time.perf_counter() - start,
+        "train_wall_s": fitted.history.wall_s,
+        "device": str(fitted.device),
+        "final_loss": fitted.history.rows[-1]["loss"] if fitted.history.rows else float("nan"),
+        "recoveries": len(fitted.history.events),
+    }
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "config.json", {**run_config, "bounds": fitted.bounds})
+    write_json(
+        out / "history.json",
+        {
+            "rows": fitted.history.rows,
+            "evaluations": fitted.history.evaluations,
+            "recoveries": fitted.history.events,
+        },
+    )
+    write_npy(out / "z_test.npy", result.z_hat)
+    _write_posterior(out, dataset, fitted, backend, seed=train_config.seed)
+    _write_graphs_and_figures(out, result)
+    _write_report(out, dataset, fitted, result, metrics)
+    return metrics
+
+
+def _write_posterior(out: Path, dataset: Dataset, fitted, backend: str, *, seed: int) -> None:
+    """``posterior.nc``: the ArviZ DataTree of guide draws on the first test samples."""
+    if backend == "numpyro":
+        from latentgraph.families.mechanism_sparsity.posterior_numpyro import posterior_tree
+    else:
+        from latentgraph.families.mechanism_sparsity.posterior_pyro import posterior_tree
+    tree = posterior_tree(
+        fitted, dataset, "test", num_samples=POSTERIOR_DRAWS, max_obs=POSTERIOR_OBS, seed=seed
+    )
+    save_posterior(tree, out / "posterior.nc")
+
+
+def _write_graphs_and_figures(out: Path, result: Evaluation) -> None:
+    perm = result.matching.permutation if result.matching is not None else None
+    for name, beliefs in result.learned.items():
+        beliefs.write_gml(out / f"learned_{name}.gml", threshold=None, overwrite=True)
+        true = result.true_graphs.get(name)
+        if true is not None:
+            EdgeBeliefs.from_adjacency(true, kind=beliefs.kind).write_gml(
+                out / f"true_{name}.gml", threshold=0.5, overwrite=True
+            )
+            draw_graph_comparison(beliefs, true, permutation=perm, path=out / f"graph_{name}.png")
+    if result.matching is not None:
+        draw_correlation_matrix(
+            result.matching.correlation, permutation=perm, path=out / "correlation.png"
+        )
+
+
+def _write_report(out: Path, dataset: Dataset, fitted, result: Evaluation, metrics: dict) -> None:
+    history = fitted.history
+    draw_training_curves(
+        history.rows, history.evaluations, path=out / "training.png", title="training"
+    )
+    figures = [
+        (f"Learned vs. true {n.replace('_', ' ')}", f"graph_{n}.png")
+        for n in result.learned
+        if n in result.true_graphs
+    ]
+    if result.matching is not None:
+        figures.append(
+            ("Correlation of true and learned latents (after matching)", "correlation.png")
+        )
+    figures.append(("Training curves", "training.png"))
+    headline = {k: metrics[k] for k in HEADLINE if k in metrics}
+    notes = []
+    if result.true_graphs:
+        ent = entanglement_graph(
+            action_graph=result.true_graphs.get("action_graph"),
+            latent_graph=result.true_graphs.get("latent_graph"),
+        )
+        disentangled = guaranteed_disentangled(ent)
+        notes.append(
+            f"Theory: {len(disentangled)} of {ent.shape[0]} latents are guaranteed disentangled by the "
+            f"true graph(s) (entanglement graph has {int(ent.sum())} non-zeros; identity means complete)."
+        )
+    if fitted.bounds:
+        notes.append(
+            "Constraint bounds: " + ", ".join(f"{k} <= {v:g}" for k, v in fitted.bounds.items())
+        )
+    notes.append(
+        f"Device: {metrics['device']}; {metrics['steps']} steps in {metrics['train_wall_s']:.1f} s."
+    )
+    write_report(
+        out / "report.md",
+        title=f"mechanism-sparsity on {dataset.name} ({fitted.sparsity.mode})",
+        summary=", ".join(f"**{k}** {v:.4g}" for k, v in headline.items()),
+        tables=[
+            (
+                "Metrics (test split)",
+                markdown_table(
+                    [
+                        {"metric": k, "value": v}
+                        for k, v in metrics.items()
+                        if not isinstance(v, str)
+                    ]
+                ),
+            )
+        ],
+        figures=figures,
+        notes=notes,
+    )
