@@ -50,7 +50,7 @@ from jax import random
 from tqdm.auto import tqdm
 
 from latentgraph.inference.lagrangian_jax import dual_ascent
-from latentgraph.inference.svi_torch import History, NonFiniteLossError, TrainConfig
+from latentgraph.inference.settings import History, NonFiniteLossError, TrainConfig
 
 
 class SVIState(NamedTuple):

@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 
 from latentgraph.inference.schedules import LinearSchedule
-from latentgraph.inference.svi_torch import TrainConfig
+from latentgraph.inference.settings import TrainConfig
 
 OFFICIAL_STEPS = 500_000
 

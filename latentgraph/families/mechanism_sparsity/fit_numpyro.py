@@ -33,8 +33,8 @@ from latentgraph.families.mechanism_sparsity.objective_numpyro import MechanismS
 from latentgraph.graphs import EdgeBeliefs
 from latentgraph.inference.checkpoint_jax import save_pytree
 from latentgraph.inference.devices_jax import device_name, resolve_jax_device
+from latentgraph.inference.settings import History, TrainConfig
 from latentgraph.inference.svi_jax import RunHyper, SVISettings, init_state, train
-from latentgraph.inference.svi_torch import History, TrainConfig
 
 
 @partial(jax.jit, static_argnames="vae")

@@ -33,8 +33,8 @@ from latentgraph.families.mechanism_sparsity.fit_numpyro import (
     untrained,
 )
 from latentgraph.families.mechanism_sparsity.fit_pyro import SparsitySettings, model_config_for
+from latentgraph.inference.settings import History, TrainConfig
 from latentgraph.inference.svi_jax import RunHyper, SVISettings, init_state, run_chunk
-from latentgraph.inference.svi_torch import History, TrainConfig
 
 STATIC_FIELDS = ("mode", "graph_lr", "dual_restarts")
 """Settings every run of one sweep must share (they shape the compiled program)."""
