@@ -13,30 +13,45 @@
   (:mod:`~.linear_gaussian`, numpy).
 """
 
-from latentgraph.models.interventions.contexts import (
-    Context,
-    Intervention,
-    PerfectDraw,
-    PerfectValue,
-    Soft,
-    Stochastic,
-    target_mask,
-)
-from latentgraph.models.interventions.intervene_pyro import InterventionMessenger, intervene
-from latentgraph.models.interventions.linear_gaussian import (
-    linear_gaussian_moments,
-    perfect_linear_gaussian,
-    soft_linear_gaussian,
-)
-from latentgraph.models.interventions.masked_select_pyro import MaskedSelect
-from latentgraph.models.interventions.perfect_pyro import PerfectMessenger, perfect
-from latentgraph.models.interventions.replacement_pyro import (
-    intervened_distribution,
-    soft_shift_scale,
-)
-from latentgraph.models.interventions.scm_pyro import linear_gaussian_scm_pyro
-from latentgraph.models.interventions.soft_pyro import SoftMessenger, soft
-from latentgraph.models.interventions.stochastic_pyro import StochasticMessenger, stochastic
+from importlib import import_module
+
+# Loaded on first use: the descriptions (contexts) and closed forms are numpy only, and a
+# NumPyro user of them must not pay for (or be able to see) the Pyro handlers" torch import.
+_MODULES = {
+    "Context": "latentgraph.models.interventions.contexts",
+    "Intervention": "latentgraph.models.interventions.contexts",
+    "InterventionMessenger": "latentgraph.models.interventions.intervene_pyro",
+    "MaskedSelect": "latentgraph.models.interventions.masked_select_pyro",
+    "PerfectDraw": "latentgraph.models.interventions.contexts",
+    "PerfectMessenger": "latentgraph.models.interventions.perfect_pyro",
+    "PerfectValue": "latentgraph.models.interventions.contexts",
+    "Soft": "latentgraph.models.interventions.contexts",
+    "SoftMessenger": "latentgraph.models.interventions.soft_pyro",
+    "Stochastic": "latentgraph.models.interventions.contexts",
+    "StochasticMessenger": "latentgraph.models.interventions.stochastic_pyro",
+    "intervene": "latentgraph.models.interventions.intervene_pyro",
+    "intervened_distribution": "latentgraph.models.interventions.replacement_pyro",
+    "linear_gaussian_moments": "latentgraph.models.interventions.linear_gaussian",
+    "linear_gaussian_scm_pyro": "latentgraph.models.interventions.scm_pyro",
+    "perfect": "latentgraph.models.interventions.perfect_pyro",
+    "perfect_linear_gaussian": "latentgraph.models.interventions.linear_gaussian",
+    "soft": "latentgraph.models.interventions.soft_pyro",
+    "soft_linear_gaussian": "latentgraph.models.interventions.linear_gaussian",
+    "soft_shift_scale": "latentgraph.models.interventions.replacement_pyro",
+    "stochastic": "latentgraph.models.interventions.stochastic_pyro",
+    "target_mask": "latentgraph.models.interventions.contexts",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _MODULES:
+        return getattr(import_module(_MODULES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULES))
+
 
 __all__ = [
     "Context",
