@@ -82,10 +82,11 @@ def draw_graph_comparison(
 
     Panels: the true 0/1 graph; the learned probabilities in ground-truth order (with a colour
     bar); and the difference of ``1[probs > threshold]`` against the truth, marking false
-    positives and false negatives, with the SHD (spec ``mechanism_sparsity.md`` 4.4) in its
-    title. The learned beliefs are first reordered with ``learned.permuted(permutation)``
-    (rows, and columns for latent graphs); ``permutation=None`` means they are already in
-    ground-truth order.
+    positives and false negatives, with the SHD (Lachapelle et al., arXiv 2401.04890, section 8)
+    in its title. The learned beliefs are first reordered with
+    ``learned.permuted(permutation)`` (rows, and columns too for a graph among one node set);
+    ``permutation=None`` means they are already in ground-truth order. Free-form roles (e.g. a
+    concept -> pixel graph) label the axes with their roles.
 
     Args:
         learned: learned edge beliefs.
@@ -106,9 +107,17 @@ def draw_graph_comparison(
         true_beliefs = true_graph
     else:
         truth = as_binary_matrix(true_graph, "true_graph", shape=ordered.shape)
-        # actions are never permuted, so the learned action names are the true ones
-        actions = ordered.parent_names if learned.kind == "action_to_latent" else ()
-        true_beliefs = EdgeBeliefs.from_adjacency(truth, learned.kind, parent_names=actions)
+        # parents of two node sets (e.g. actions) are never permuted, so the learned parent
+        # names are the true ones
+        parents = () if ordered.one_node_set else ordered.parent_names
+        free = learned.kind is None
+        true_beliefs = EdgeBeliefs.from_adjacency(
+            truth,
+            learned.kind,
+            parent_names=parents,
+            child_role=learned.child_role if free else None,
+            parent_role=learned.parent_role if free else None,
+        )
     if true_beliefs.shape != ordered.shape:
         raise ValueError(
             f"true_graph must have the shape of the permuted learned beliefs {ordered.shape}; "
@@ -156,7 +165,13 @@ def draw_graph_comparison(
         frameon=False,
     )
 
-    parent_label = _PARENT_LABELS[learned.kind]
+    if learned.kind is not None:
+        parent_label = _PARENT_LABELS[learned.kind]
+        true_child, learned_child = "child (true latent $z_i$)", r"learned latent matched to $z_i$"
+    else:
+        parent_label = f"parent {learned.parent_role}"
+        true_child = f"child (true {learned.child_role} $i$)"
+        learned_child = f"learned {learned.child_role} matched to $i$"
     for ax, rows in (
         (true_ax, true_rows),
         (learned_ax, ordered.child_names),
@@ -164,9 +179,9 @@ def draw_graph_comparison(
     ):
         _label_axis(ax, true_columns, rows)
         ax.set_xlabel(parent_label)
-    true_ax.set_ylabel("child (true latent $z_i$)")
-    learned_ax.set_ylabel(r"learned latent matched to $z_i$")
-    difference_ax.set_ylabel("child (true latent $z_i$)")
+    true_ax.set_ylabel(true_child)
+    learned_ax.set_ylabel(learned_child)
+    difference_ax.set_ylabel(true_child)
     return _finish(figure, path)
 
 
