@@ -1,0 +1,99 @@
+"""latentgraph for NumPyro programs: ``import latentgraph.numpyro as lgn`` (imports no torch).
+
+The NumPyro twin of :mod:`latentgraph.pyro`, with the same names and meaning where both
+backends have a piece:
+
+* **graph sites**: :func:`edge_mask` and :func:`relaxed_edge_posterior` (the same numbers as
+  the Pyro sites for the same logits and noise);
+* **mechanisms** (flax, used through ``numpyro.contrib.module.flax_module``):
+  :class:`MaskedMechanisms`, :class:`MLP`, :class:`ParallelDense`;
+* **interventions applied from outside**: the backend-neutral descriptions
+  (:class:`Context`, :class:`PerfectValue`, :class:`PerfectDraw`, :class:`Stochastic`,
+  :class:`Soft`) and the NumPyro handlers;
+* **objectives**: the edge-count constraint as pure functions (:func:`linear_schedule`,
+  :func:`lagrangian_term`, :func:`dual_ascent`);
+* **training**: :func:`fit` (any model/guide pair, jitted ``lax.scan`` chunks, optax) and the
+  lower-level pure pieces :func:`svi_step`, :func:`run_chunk` (vmap it to train many runs at
+  once) and the host loop :func:`train`.
+"""
+
+from latentgraph.inference.checkpoint_jax import load_pytree, save_pytree
+from latentgraph.inference.devices_jax import device_name, resolve_jax_device
+from latentgraph.inference.lagrangian_jax import dual_ascent, lagrangian_term, linear_schedule
+from latentgraph.inference.settings import History, NonFiniteLossError, TrainConfig
+from latentgraph.inference.svi_jax import (
+    Objective,
+    RunHyper,
+    SVISettings,
+    SVIState,
+    chunk_length,
+    init_state,
+    make_optimizer,
+    run_chunk,
+    svi_step,
+    train,
+    train_chunk,
+)
+from latentgraph.models.edge_mask_numpyro import (
+    EdgeSparsityPrior,
+    RelaxedEdgePosterior,
+    edge_kl,
+    edge_mask,
+    relaxed_edge_posterior,
+)
+from latentgraph.models.interventions.contexts import (
+    Context,
+    Intervention,
+    PerfectDraw,
+    PerfectValue,
+    Soft,
+    Stochastic,
+    target_mask,
+)
+from latentgraph.models.mechanisms_flax import MaskedMechanisms
+from latentgraph.models.nn_flax import MLP, ParallelDense
+from latentgraph.models.spike_slab_numpyro import SpikeAndSlabNormal
+
+resolve_device = resolve_jax_device
+"""The JAX device for ``"auto"``, ``"cpu"``, ``"cuda"``/``"gpu"`` (the Pyro namespace's name)."""
+
+__all__ = [
+    "Context",
+    "EdgeSparsityPrior",
+    "History",
+    "Intervention",
+    "MLP",
+    "MaskedMechanisms",
+    "NonFiniteLossError",
+    "Objective",
+    "ParallelDense",
+    "PerfectDraw",
+    "PerfectValue",
+    "RelaxedEdgePosterior",
+    "RunHyper",
+    "SVISettings",
+    "SVIState",
+    "Soft",
+    "SpikeAndSlabNormal",
+    "Stochastic",
+    "TrainConfig",
+    "chunk_length",
+    "device_name",
+    "dual_ascent",
+    "edge_kl",
+    "edge_mask",
+    "init_state",
+    "lagrangian_term",
+    "linear_schedule",
+    "load_pytree",
+    "make_optimizer",
+    "relaxed_edge_posterior",
+    "resolve_device",
+    "resolve_jax_device",
+    "run_chunk",
+    "save_pytree",
+    "svi_step",
+    "target_mask",
+    "train",
+    "train_chunk",
+]
