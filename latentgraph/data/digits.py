@@ -1,16 +1,16 @@
 """Transform contexts of scikit-learn's bundled handwritten digits (numpy/scipy only).
 
-The offline stand-in for the MNIST transform contexts of spec ``context_module.md`` 5.3
-(Markham et al., arXiv 2507.04754): ``sklearn.datasets.load_digits`` ships in the wheel
+The offline stand-in for the MNIST transform contexts of Markham et al.
+(2025, arXiv 2507.04754; ``docs/context_module.md#digit-transform-contexts``): ``sklearn.datasets.load_digits`` ships in the wheel
 (1,797 images, 8x8, values 0..16), so no download is needed. Numbers obtained on it are not
-comparable to the paper's MNIST tables (spec 12.3).
+comparable to the paper's MNIST tables.
 
 **Pre-processing.** ``x / 16``, bilinear upsampling (``scipy.ndimage.zoom``, order 1) to
-``digit_size x digit_size`` (20, as the spec's 20-in-28 MNIST framing), clipped to [0, 1] and
+``digit_size x digit_size`` (20, as in MNIST's 20-in-28 framing), clipped to [0, 1] and
 zero-padded to the centre of an ``image_size x image_size`` frame (32).
 
 **Concepts and contexts** (K = 5): ``obs`` (untransformed) plus one context per transform,
-magnitudes drawn per image so that each context is a distribution (spec 5.3 table):
+magnitudes drawn per image so that each context is a distribution:
 
 - ``scale``: isotropic zoom about the centre, factor ``~ U(0.6, 0.8)``;
 - ``shear``: horizontal shear ``x' = x + k (y - c)``, ``k ~ U(0.25, 0.5)``, ``c`` the centre;
@@ -19,7 +19,7 @@ magnitudes drawn per image so that each context is a distribution (spec 5.3 tabl
 - ``thin``: grey-scale erosion with a 2x2 structuring element.
 
 The held-out composition contexts are all unordered pairs of two transforms except
-(thicken, thin), 9 in all, named ``scale_shear``...; composed as the spec suggests: the
+(thicken, thin), 9 in all, named ``scale_shear``...; composed with the
 morphological transform first, then one affine map ``shift o shear o scale`` (a single
 interpolation, ``scipy.ndimage.affine_transform``, order 1, zero outside).
 
@@ -30,7 +30,7 @@ empty.
 
 **Splits without leakage.** The *source images* are partitioned once (``split_seed``) into
 train/valid/test fractions; every context of a split is a transformed replica of that split's
-source images (spec 5.3, pitfall P12), so no digit image seen in training appears in
+source images (``docs/context_module.md#unseeded-splits``), so no digit image seen in training appears in
 ``test`` (the training contexts) or ``heldout`` (the pairs), which share the test sources.
 """
 
@@ -302,7 +302,7 @@ def make_digits_contexts(
 
     info = {
         "generator": "latentgraph.data.digits.make_digits_contexts",
-        "spec": "context_module.md 5.3 (sklearn digits stand-in)",
+        "spec": "docs/context_module.md#digit-transform-contexts (sklearn digits stand-in)",
         "concepts": list(DIGIT_CONCEPTS),
         "parameters": list(DIGIT_PARAMETERS),
         "identity_parameters": IDENTITY_PARAMETERS.tolist(),

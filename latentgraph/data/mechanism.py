@@ -1,18 +1,18 @@
-"""Synthetic data sets of the mechanism-sparsity experiments (spec §3, recipe §3.6).
+"""Synthetic data sets of the mechanism-sparsity experiments.
 
 Action data (T = 1): a ~ U(-2, 2)^{n_actions}, z ~ N(mu(a), sigma^2), x = f(z).
 Temporal data (T = 2): z^0 ~ N(0, I), z^1 ~ N(mu(z^0), sigma^2), x^t = f(z^t).
-Then x is standardised with the *train* mean/std (fix P8b) and receives N(0, 0.01^2) noise.
+Then x is standardised with the *train* mean/std (``docs/mechanism_sparsity.md#per-split-standardisation``) and receives N(0, 0.01^2) noise.
 
 Randomness comes from three independent, explicit seeds:
 
-- ``mixing_seed``: the mixing function f only, so every variant shares f (fix P8d);
+- ``mixing_seed``: the mixing function f only, so every variant shares f (``docs/mechanism_sparsity.md#dedicated-mixing-stream``);
 - ``graph_seed``: random graphs (``graph_density``) and the matrix A of ``*_no_suff_var``;
 - ``data_seed``: the samples; train/valid/test use independent streams spawned from
-  ``np.random.SeedSequence(data_seed)`` (fix P8a: valid/test actions are fresh draws).
+  ``np.random.SeedSequence(data_seed)`` (valid/test actions are fresh draws, ``docs/mechanism_sparsity.md#shared-action-draws-across-splits``).
 
 Reference: Lachapelle et al., "Nonparametric Partial Disentanglement via Mechanism Sparsity",
-arXiv 2401.04890, §8; spec ``mechanism_sparsity.md`` §3.
+arXiv 2401.04890, Sec. 8; ``docs/mechanism_sparsity.md#synthetic-data``.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ _register(
     _Variant("temporal", "sines", "fixed", "graph_temporal_3_easy plus 12 cross edges (32)"),
 )
 
-# Names accepting ``graph_density`` (the official code asserts the same, spec §3.5).
+# Names accepting ``graph_density`` (the official code asserts the same).
 _RANDOM_GRAPH_NAMES = ("action_sparsity_non_trivial", "temporal_sparsity_non_trivial")
 
 
@@ -145,7 +145,8 @@ def make_mechanism_dataset(
     n_latents: int = 10,
     n_obs: int = 20,
 ) -> Dataset:
-    """Generate one of the mechanism-sparsity synthetic data sets (spec §3.6 with the fixes).
+    """Generate one of the mechanism-sparsity synthetic data sets
+    (``docs/mechanism_sparsity.md#synthetic-data``, with the fixes listed there).
 
     Args:
         name: one of :func:`list_mechanism_datasets`.

@@ -1,4 +1,7 @@
-"""The random injective mixing function f of the synthetic data (``nn`` manifold, spec §3.2)."""
+"""The random injective mixing function f of the synthetic data (``nn`` manifold).
+
+Lachapelle et al. (2024, arXiv 2401.04890), Sec. 8; ``docs/mechanism_sparsity.md#mixing-function``.
+"""
 
 from __future__ import annotations
 
@@ -64,7 +67,8 @@ class MixingMLP:
 
 
 def mixing_function(n_latents: int, n_obs: int, seed: int) -> MixingMLP:
-    """Draw the mixing MLP from its own RNG stream ``default_rng(seed)`` (spec §3.6, fix P8d).
+    """Draw the mixing MLP from its own RNG stream ``default_rng(seed)``
+    (``docs/mechanism_sparsity.md#dedicated-mixing-stream``).
 
     Draw order: W1 (n_latents × h), W2, W3 (h × h), W4 (h × n_obs), with h = n_obs.
 

@@ -12,9 +12,10 @@ follow a linear-Gaussian SCM
     X = B X + N, \\qquad N_j \\sim \\mathcal N(\\mu_j, \\sigma_j^2), \\qquad
     X = (I - B)^{-1} N,
 
-with ``B[child, parent]`` the edge weights of spec 5.1 (``quad_causal``; rows are children and
-columns are parents, as everywhere in latentgraph, so ``B`` is the transpose of the spec's
-``W``) or ``B = 0`` (``quad``, the independent stand-in of spec 5.2). Six of the variables are
+with ``B[child, parent]`` the edge weights of ``docs/context_module.md#dependent-quad-data``
+(``quad_causal``; rows are children and columns are parents, as everywhere in latentgraph, so
+``B`` is the transpose of the original ``W``) or ``B = 0`` (``quad``, the independent stand-in
+of ``docs/context_module.md#independent-quad-data``). Six of the variables are
 the *concepts* ``quad1, quad2, quad3, quad4, size, orientation`` (K = 6); ``color`` and
 ``shape`` are latent nuisance variables and are never intervened on.
 
@@ -22,14 +23,15 @@ A context is a set of targeted concepts ``T``. A perfect stochastic (``do``) int
 ``j`` cuts row ``j`` of ``B`` (all incoming edges) and replaces ``N_j`` by
 ``N(strength * int_mean_j, int_var_j)``; a pair context applies both jointly. Training
 contexts: ``obs`` and one single-target context per concept (7); held-out composition
-contexts: the 9 pairs of spec 5.1, named by joining the targets with ``_``
+contexts: the 9 pairs of Markham et al. (2025, arXiv 2507.04754), named by joining the targets with ``_``
 (``quad1_quad2``...).
 
-From latents to images (spec 5.1):
+From latents to images:
 
 1. standardise with the *analytic* observational mean (0) and standard deviation
    ``sqrt(diag(A diag(sigma^2) A^T))``, ``A = (I - B)^{-1}``, the same for every split and
-   context (the clean choice of pitfall P11; the reference used each call's obs sample);
+   context (``docs/context_module.md#sample-dependent-standardisation``; the reference used each
+   call's obs sample);
 2. ``u = Phi(.)`` (standard normal CDF), then ``size = 0.2 + 0.8 u``,
    ``shape = round(3 u) in {0, 1, 2, 3}`` and every other factor ``u``, clipped to [0, 1];
    these *factors* are stored as ``factors``;
@@ -39,7 +41,7 @@ From latents to images (spec 5.1):
 
 Randomness: every (split, context) block draws its noise from its own stream,
 ``np.random.SeedSequence(seed, spawn_key=(split, context))``, so no held-out latent repeats a
-training one (pitfall P10). ``common_random_numbers=True`` shares one standard-normal draw
+training one (``docs/context_module.md#train-holdout-leakage``). ``common_random_numbers=True`` shares one standard-normal draw
 across the contexts of a split (the reference's behaviour, as an explicit option).
 """
 
@@ -87,7 +89,7 @@ QUAD_CONCEPTS: tuple[str, ...] = ("quad1", "quad2", "quad3", "quad4", "size", "o
 """The K = 6 intervenable concepts, in the column order of ``targets`` and ``concepts``."""
 
 QUAD_TRAINING_CONTEXTS: tuple[str, ...] = ("obs", *QUAD_CONCEPTS)
-"""``obs`` plus one single-target context per concept (spec 5.1)."""
+"""``obs`` plus one single-target context per concept."""
 
 QUAD_HELDOUT_PAIRS: tuple[tuple[str, str], ...] = (
     ("quad1", "quad2"),
@@ -100,9 +102,9 @@ QUAD_HELDOUT_PAIRS: tuple[tuple[str, str], ...] = (
     ("quad2", "size"),
     ("quad2", "orientation"),
 )
-"""The 9 out-of-distribution composition pairs of spec 5.1."""
+"""The 9 out-of-distribution composition pairs (``docs/context_module.md#dependent-quad-data``)."""
 
-# spec 5.1, "edge -> weight"; (parent, child)
+# docs/context_module.md#dependent-quad-data, "edge -> weight"; (parent, child)
 _EDGES: dict[tuple[str, str], float] = {
     ("quad2", "quad1"): -1.23,
     ("quad3", "quad2"): 1.56,
@@ -120,7 +122,7 @@ _OBS_NOISE_VAR = (1.3855493, 1.16426732, 1.00502177, 1.95646855, 1.27482347, 1.4
 _INT_MEAN = (1.16920556, 1.47496736, -1.60596209, -1.96578519, 1.0117071, -0.85, 1.23, -0.67)
 _INT_VAR = (1.94878138, 1.35886756, 1.57343313, 1.1021785, 1.30511067, 1.52, 1.41, 1.26)
 
-# colour ramp of spec 5.1: red, yellow, green, cyan, blue, magenta at 0, 0.2, ..., 1
+# colour ramp: red, yellow, green, cyan, blue, magenta at 0, 0.2, ..., 1
 _RAMP_KNOTS = np.linspace(0.0, 1.0, 6)
 _RAMP_RGB = np.array(
     [[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 1], [0, 0, 1], [1, 0, 1]], dtype=np.float64
@@ -139,7 +141,7 @@ def _variable_indices(targets: Sequence[str]) -> list[int]:
 
 @dataclass(frozen=True, eq=False)
 class QuadSCM:
-    """The linear-Gaussian SCM of spec 5.1 (or its ``B = 0`` stand-in of spec 5.2).
+    """The linear-Gaussian SCM of ``quad_causal`` (or its ``B = 0`` stand-in for ``quad``).
 
     Attributes:
         weights: ``(8, 8)`` ``B[child, parent]``, variables in :data:`QUAD_VARIABLES` order.
@@ -163,8 +165,8 @@ class QuadSCM:
     def observational_std(self) -> NDArray[np.float64]:
         """Observational marginal standard deviations ``sqrt(diag(A diag(sigma^2) A^T))``.
 
-        For ``quad_causal`` these are the spec's 5.238, 2.712, 1.421, 1.399, 5.585, 2.868,
-        1.947, 1.086 (spec 5.1).
+        For ``quad_causal`` these are 5.238, 2.712, 1.421, 1.399, 5.585, 2.868, 1.947, 1.086
+        (``docs/context_module.md#dependent-quad-data``).
         """
         reduced = self.reduced_form()
         return np.sqrt(np.einsum("ij,j,ij->i", reduced, self.noise_var, reduced))
@@ -205,7 +207,8 @@ class QuadSCM:
         - ``kind="total"``: ``[r, s] = 1`` iff concept ``s`` is an ancestor of concept ``r``
           in the 8-variable DAG (a directed path through any variables). This is the
           support of the total effects the context module's causal layer parameterises
-          (spec 2.2, layer 3) and the ground truth listed in spec 2.7: quad4 -> {quad3,
+          (``docs/context_module.md#causal-layer``) and the ground truth listed in
+          ``docs/context_module.md#graph-read-out``: quad4 -> {quad3,
           quad2, quad1}, quad3 -> {quad2, quad1}, quad2 -> quad1, orientation -> {quad1,
           quad2, size}.
         - ``kind="direct"``: the latent projection onto the concepts: ``[r, s] = 1`` iff a
@@ -242,7 +245,7 @@ class QuadSCM:
 
 
 def quad_scm(causal: bool = True) -> QuadSCM:
-    """The spec 5.1 SCM (``causal=True``) or the independent stand-in ``B = 0`` (spec 5.2).
+    """The ``quad_causal`` SCM (``causal=True``) or the independent stand-in ``B = 0``.
 
     Example:
         >>> np.round(quad_scm().observational_std(), 3).tolist()
@@ -264,7 +267,7 @@ def quad_scm(causal: bool = True) -> QuadSCM:
 
 
 def quad_factors(latents: ArrayLike, observational_std: ArrayLike) -> NDArray[np.float64]:
-    """Render factors from raw latents (spec 5.1, "Latent -> [0,1]").
+    """Render factors from raw latents (``docs/context_module.md#dependent-quad-data``).
 
     ``u = Phi(x / observational_std)`` per column; ``size = 0.2 + 0.8 u``,
     ``shape = round(3 u)`` (an integer class 0..3; classes 0 and 3 get half the mass of 1
@@ -294,7 +297,7 @@ def quad_factors(latents: ArrayLike, observational_std: ArrayLike) -> NDArray[np
 
 
 def _ramp(values: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Colour ramp of spec 5.1: ``values (...,)`` in [0, 1] -> RGB ``(..., 3)`` in [0, 1]."""
+    """Colour ramp: ``values (...,)`` in [0, 1] -> RGB ``(..., 3)`` in [0, 1]."""
     return np.stack([np.interp(values, _RAMP_KNOTS, _RAMP_RGB[:, c]) for c in range(3)], axis=-1)
 
 
@@ -323,7 +326,7 @@ def _check_image_size(image_size: object) -> int:
 
 
 def render_quad(factors: ArrayLike, image_size: int = 64) -> NDArray[np.uint8]:
-    """Draw quad images from factors (spec 5.1, "Rendering"); returns ``(n, S, S, 3)`` uint8.
+    """Draw quad images from factors (``docs/context_module.md#dependent-quad-data``); returns ``(n, S, S, 3)`` uint8.
 
     Geometry is defined on the 64x64 canvas and scaled by ``S / 64`` for ``S = 32``:
 
@@ -338,14 +341,14 @@ def render_quad(factors: ArrayLike, image_size: int = 64) -> NDArray[np.uint8]:
       ``theta + 2 pi i / 3``; 3: ellipse with semi-axes ``s/2`` (along ``theta``) and
       ``s/4``.
 
-    Rasterisation (not fixed by the spec): a pixel belongs to the shape iff its centre
+    Rasterisation (not fixed by the reference): a pixel belongs to the shape iff its centre
     ``(row + 0.5, col + 0.5)`` (in 64-canvas units) lies inside, boundary included. Colours
     are ``trunc(255 * ramp)``.
 
     Args:
         factors: ``(n, 8)`` factors in :data:`QUAD_VARIABLES` order (:func:`quad_factors`):
             continuous ones in [0, 1], ``size`` in [0.2, 1], ``shape`` in {0, 1, 2, 3}.
-        image_size: 64 (the spec) or 32.
+        image_size: 64 (the reference) or 32.
 
     Example:
         >>> factors = np.array([[0.0, 0.2, 0.4, 0.6, 0.5, 1.0, 1, 0.0]])
@@ -479,7 +482,9 @@ def _make(
     }
     info = {
         "generator": f"latentgraph.data.quad.make_{name}",
-        "spec": "context_module.md 5.1" if causal else "context_module.md 5.2 (W = 0 stand-in)",
+        "spec": "docs/context_module.md#dependent-quad-data"
+        if causal
+        else "docs/context_module.md#independent-quad-data (W = 0 stand-in)",
         "variables": list(QUAD_VARIABLES),
         "concepts": list(QUAD_CONCEPTS),
         "concept_columns": concept_columns,
@@ -500,7 +505,7 @@ def _make(
         "intervention_var": scm.intervention_var.tolist(),
         "strength": strength,
         "observational_std": obs_std.tolist(),
-        "standardisation": "analytic observational std, mean 0 (pitfall P11)",
+        "standardisation": "analytic observational std, mean 0 (docs/context_module.md#sample-dependent-standardisation)",
         "seed": seed,
         "common_random_numbers": common_random_numbers,
     }
@@ -562,20 +567,20 @@ def make_quad_causal(
     path: str | os.PathLike | None = None,
     overwrite: bool = False,
 ) -> ArrayDataset:
-    """The ``quad_causal`` data of spec 5.1 (see the module docstring for the model).
+    """The ``quad_causal`` data of Markham et al. (2025) (see the module docstring for the model).
 
-    Sizes per context default to the reference (spec 5.1): 50,000 training images per
+    Sizes per context default to the reference: 50,000 training images per
     training context split 70/30 into ``train``/``valid`` (35,000 / 15,000), and 10,000
     held-out images per context in ``test`` (the 7 training contexts) and ``heldout`` (the 9
     pairs). That is about 6.3 GB of uint8 images at 64x64: pass ``path`` to write them chunk
     by chunk into memory-mapped files instead of memory.
 
     Args:
-        image_size: 64 (the spec) or 32 (the same drawing at half resolution).
+        image_size: 64 (the reference) or 32 (the same drawing at half resolution).
         n_train, n_valid, n_test: images per training context in each split.
         n_heldout: images per held-out pair context.
         seed: master seed of every split's and context's noise stream.
-        strength: multiplies the intervention means (spec: 1.0).
+        strength: multiplies the intervention means (the reference: 1.0).
         common_random_numbers: share the standard-normal draws across the contexts of a
             split (the reference's coupling); off by default.
         path: if given, write the data set there (memory-mapped, chunk by chunk) and return
@@ -596,7 +601,7 @@ def make_quad_causal(
         - ``factors`` ``(n, 8)`` float32, the values the renderer drew (:func:`quad_factors`).
 
         ``graphs``: ``concept_graph`` (6x6 total-effect DAG among the concepts, the
-        read-out's ground truth, spec 2.7), ``concept_graph_direct`` (6x6 latent projection)
+        read-out's ground truth, ``docs/context_module.md#graph-read-out``), ``concept_graph_direct`` (6x6 latent projection)
         and ``scm_graph`` (8x8 direct edges); rows are children, columns parents.
         ``info`` records every SCM parameter, names, sizes and seeds.
     """
@@ -629,7 +634,8 @@ def make_quad(
     path: str | os.PathLike | None = None,
     overwrite: bool = False,
 ) -> ArrayDataset:
-    """The ``quad`` (independent) data: the spec 5.1 generator with ``B = 0`` (spec 5.2).
+    """The ``quad`` (independent) data: the ``quad_causal`` generator with ``B = 0``
+    (``docs/context_module.md#independent-quad-data``).
 
     A documented stand-in: the reference data (Zenodo ``quad.zip``) has no published
     generator. Same noise and intervention parameters, contexts, splits, arrays and

@@ -1,16 +1,15 @@
 """Multi-object sprites: 2-4 triangles, squares and circles on black, with masks and latents.
 
-The numpy generator of the interaction-asymmetry spec (``specs/interaction_asymmetry.md``
-§4.1; Brady et al., "Provable Compositional Generalization...", ICML 2023, Spriteworld-style),
+The numpy generator of ``docs/interaction_asymmetry.md#sprites`` (Brady et al., "Provable Compositional Generalization...", ICML 2023, Spriteworld-style),
 at any image size, plus the diagonal / off-diagonal out-of-distribution split of Wiedemer et
-al., "Provable Compositional Generalization for Object-Centric Learning", ICLR 2024 (spec
-§4.4 A).
+al., "Provable Compositional Generalization for Object-Centric Learning", ICLR 2024
+(``docs/interaction_asymmetry.md#out-of-distribution-splits``).
 
 **Latents.** One row per object slot, ``[x, y, scale, hue, shape]`` (:data:`FACTOR_NAMES`):
 ``x, y`` the centre of mass in the frame ``[0, 1]^2`` with the y-axis pointing *up* (row 0 of
 the image is the top, ``y = 1``); ``scale`` a linear size, so the sprite's area is ``scale^2``
 of the frame; ``hue`` in ``[0, 1]``, rendered as ``HSV(hue, 1, 1)`` (saturation and value 1,
-spec §9 quirk 5); ``shape`` the id of :data:`SHAPE_IDS` (triangle 1, circle 2, square 3).
+``docs/interaction_asymmetry.md#sprite-colour-saturation``); ``shape`` the id of :data:`SHAPE_IDS` (triangle 1, circle 2, square 3).
 Objects occupy slots ``0 .. n_objects - 1`` in drawing order; absent slots are all-zero rows
 and ``present[i, k]`` is False.
 
@@ -22,7 +21,7 @@ the 30-gon "circle"), first vertex at 90 deg (triangle), 45 deg (square), 0 deg 
 sub-samples at the centres of a regular sub-grid; a sub-sample shows the last-drawn object
 whose polygon contains it (painter's order: later objects occlude earlier ones), or black.
 The pixel colour is the box-filter mean of its sub-samples (the original used PIL's Lanczos
-filter; the box filter is the spec's choice), rounded to uint8. A point ``p`` lies in the
+filter; the box filter is close enough), rounded to uint8. A point ``p`` lies in the
 regular ``n``-gon of circumradius ``R`` centred at ``c`` iff
 
 .. math:: |p - c| \\cos(\\varphi - \\alpha_j) \\le R \\cos(\\pi / n),
@@ -34,12 +33,12 @@ normal), so the test costs the same for 3 and 30 sides.
 **Masks.** ``masks[i, r, c] = k`` (``1 <= k <= n_objects``) iff more than half of the pixel's
 sub-samples *show* object ``k`` (slot ``k - 1``) after occlusion, else 0 (background). At most
 one object can hold a strict majority, so occlusion is resolved, and every pixel labelled
-``k`` takes more than half of its colour from object ``k``. (The spec's wording, "the
+``k`` takes more than half of its colour from object ``k``. (The looser rule, "the
 top-most sprite whose own polygon covers > 50% of the pixel", differs only on pixels where a
-later sprite partially covers an earlier sprite's majority; there the spec's label can name an
+later sprite partially covers an earlier sprite's majority; there that rule's label can name an
 object that shows on a minority of the pixel.)
 
-**OOD split** (``ood="diagonal"``, spec §4.4 A). ``n_objects`` objects (default 2), shapes
+**OOD split** (``ood="diagonal"``, ``docs/interaction_asymmetry.md#out-of-distribution-splits``). ``n_objects`` objects (default 2), shapes
 {triangle, square}, ``x in [0.1, 0.9]``, ``y in [0.2, 0.8]``, ``hue in [0.05, 0.95]``,
 ``scale = 0.09 + 0.13 u / (K + 1)`` (``[0.09, 0.22]`` shrunk towards its minimum by ``K + 1``).
 Each factor ``f`` is drawn as a normalised code vector ``u_f in [0, 1]^K`` (one entry per
@@ -268,7 +267,7 @@ def render_sprites(
             index order (later slots occlude earlier ones).
         image_size: side ``H = W`` of the square images in pixels.
         present: ``(n, max_objects)`` bool; default: the rows that are not all zero.
-        supersample: sub-samples per pixel side (5 in the spec; 1 renders without
+        supersample: sub-samples per pixel side (5 in the original; 1 renders without
             anti-aliasing, so every pixel shows exactly one object or black).
 
     Returns:
@@ -360,7 +359,7 @@ def diagonal_distance(codes: np.ndarray) -> np.ndarray:
     """Euclidean distance of each factor's per-object code vector to the diagonal.
 
     ``codes`` ``(..., K, F)`` -> ``(..., F)`` with entries ``||u_f - mean(u_f) 1||_2``
-    (spec §4.4 A; Wiedemer et al. 2024).
+    (Wiedemer et al. 2024; ``docs/interaction_asymmetry.md#out-of-distribution-splits``).
     """
     codes = np.asarray(codes, dtype=np.float64)
     return np.linalg.norm(codes - codes.mean(axis=-2, keepdims=True), axis=-2)
@@ -521,13 +520,14 @@ def make_sprites(
 
     Args:
         n: in-distribution images, split ``train``/``valid``/``test`` by ``split_fractions``
-            (the spec's 100k split 90k / 5k / 5k).
-        image_size: image side in pixels (64 in the spec; 32 is convenient on a CPU).
+            (the original's 100k split 90k / 5k / 5k).
+        image_size: image side in pixels (64 in the original; 32 is convenient on a CPU).
         n_objects: ``(min, max)`` objects per image, uniform (default ``(2, 4)``); with
             ``ood="diagonal"`` a single count (default 2).
         seed: seeds one independent stream per split.
-        ood: ``None`` (spec §4.1 recipe) or ``"diagonal"`` (spec §4.4 A, adds ``test_ood``).
-        supersample: sub-samples per pixel side for anti-aliasing (spec: 5).
+        ood: ``None`` (the Sprites recipe) or ``"diagonal"`` (the out-of-distribution split,
+            adds ``test_ood``).
+        supersample: sub-samples per pixel side for anti-aliasing (the original: 5).
         split_fractions: train/valid/test fractions.
         n_ood: rows of ``test_ood`` (default: as many as ``test``).
         delta: band half-width around the diagonal (Wiedemer et al.: 0.125).

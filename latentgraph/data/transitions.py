@@ -1,4 +1,6 @@
-"""Transition means and variances of the synthetic mechanism-sparsity data (spec §3.3–§3.4).
+"""Transition means and variances of the synthetic mechanism-sparsity data.
+
+``docs/mechanism_sparsity.md#action-data-sets`` and ``docs/mechanism_sparsity.md#temporal-data-sets``.
 
 With 0-based latent index i, frequency w_i = (i + 3) / pi and phase phi_i = i (trivial variants:
 w_i = 1, phi_i = 0). ``G`` is the true graph, rows = latents, columns = parents.

@@ -1,4 +1,7 @@
-"""Ground-truth graphs of the mechanism-sparsity synthetic data (spec §3.3–§3.5).
+"""Ground-truth graphs of the mechanism-sparsity synthetic data.
+
+Lachapelle et al. (2024, arXiv 2401.04890), Sec. 8.1-8.2;
+``docs/mechanism_sparsity.md#synthetic-data``.
 
 Orientation everywhere: rows are children (latents ``z_i^t``), columns are parents
 (actions ``a_l`` for an action graph, previous latents ``z_j^{t-1}`` for a latent graph).
@@ -13,7 +16,7 @@ from latentgraph.data._checks import check_fraction, check_int, check_seed, desc
 
 __all__ = ["GRAPH_NAMES", "named_graph", "random_graph"]
 
-# Graphs named in [J] §8.2 (fixed to 10 latents).
+# Graphs named in Lachapelle et al. (2024), Sec. 8.2 (fixed to 10 latents).
 GRAPH_NAMES: tuple[str, ...] = (
     "graph_action_3_easy",
     "graph_action_3_hard",
@@ -60,7 +63,8 @@ def _recipe(recipe: str, n_latents: int) -> np.ndarray:
 
 
 def _paper_graph(name: str) -> np.ndarray:
-    """The four 10-latent graphs of [J] §8.2 (spec §3.5 table)."""
+    """The four 10-latent graphs of Lachapelle et al. (2024), Sec. 8.2
+    (``docs/mechanism_sparsity.md#named-and-random-graphs``)."""
     if name.startswith("graph_action_3"):
         graph = np.zeros((10, 5), dtype=np.int8)
         for k in range(5):
@@ -76,7 +80,7 @@ def _paper_graph(name: str) -> np.ndarray:
 
 
 def named_graph(name: str, *, n_latents: int = 10) -> np.ndarray:
-    """The ground-truth graph of a mechanism data set or of a named [J] §8.2 graph.
+    """The ground-truth graph of a mechanism data set or of a named Sec. 8.2 graph.
 
     Args:
         name: a data set name (e.g. ``"temporal_sparsity_non_trivial"``; the ``k=2`` and
@@ -89,7 +93,7 @@ def named_graph(name: str, *, n_latents: int = 10) -> np.ndarray:
         int8 0/1 matrix, rows = latents (children), columns = parents. Action graphs are
         ``(n_latents, n_actions)`` (10×5 for ``graph_action_3_*``), latent graphs are square.
 
-    Edge counts at 10 latents (spec §9 X): trivial 10; action non-trivial 20; temporal
+    Edge counts at 10 latents (``docs/mechanism_sparsity.md#exact-sanity-values``): trivial 10; action non-trivial 20; temporal
     non-trivial 55; no_graph_crit 20 (action) / 50 (temporal); ``graph_action_3_easy``/``hard``
     10 / 12; ``graph_temporal_3_easy``/``hard`` 20 / 32.
 
@@ -120,18 +124,19 @@ def random_graph(
     density: float,
     seed: int,
 ) -> np.ndarray:
-    """A random ground-truth graph with i.i.d. Bernoulli(``density``) entries (spec §3.5).
+    """A random ground-truth graph with i.i.d. Bernoulli(``density``) entries
+    (``docs/mechanism_sparsity.md#named-and-random-graphs``).
 
     Args:
-        kind: ``"action"`` (shape ``(n_latents, n_actions)``; empty rows are kept, pitfall
-            P8c) or ``"temporal"`` (shape ``(n_latents, n_latents)``, diagonal forced to 1).
+        kind: ``"action"`` (shape ``(n_latents, n_actions)``; empty rows are kept,
+            ``docs/mechanism_sparsity.md#empty-action-rows``) or ``"temporal"`` (shape ``(n_latents, n_latents)``, diagonal forced to 1).
         n_latents: number of latents.
         n_actions: number of actions for ``kind="action"`` (None means ``n_latents``); must be
             None for ``kind="temporal"``.
         density: edge probability p in (0, 1].
         seed: non-negative int; the draw is ``np.random.default_rng(seed).random(shape) < p``.
 
-    The draw does not reproduce the official graphs entry for entry (spec §3.5).
+    The draw does not reproduce the official graphs entry for entry.
     """
     if kind not in ("action", "temporal"):
         raise ValueError(f"`kind` must be 'action' or 'temporal', got {kind!r}")

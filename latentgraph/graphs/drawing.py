@@ -198,7 +198,7 @@ def draw_correlation_matrix(
 
     Columns are reordered so that the learned latent matched to true latent ``i`` sits in
     column ``i`` (unmatched learned latents follow in their original order); the title gives
-    the MCC, the mean matched ``|corr|`` (spec 4.1).
+    the MCC, the mean matched ``|corr|`` (``docs/mechanism_sparsity.md#mcc``).
 
     Args:
         correlation: ``(n_true, n_learned)`` correlations (signed or absolute), with

@@ -8,7 +8,7 @@ Graphs follow the library convention: rows are children, columns are parents.
   ``z_j^{t-1} -> z_i^t``.
 
 The entanglement graph ``E`` (Lachapelle et al., "Nonparametric Partial Disentanglement via
-Mechanism Sparsity", arXiv 2401.04890; spec ``mechanism_sparsity.md`` sections 5.4-5.5) has
+Mechanism Sparsity", arXiv 2401.04890; ``docs/mechanism_sparsity.md#theory-as-checks``) has
 rows = ground-truth latents ``z_j`` and columns = learned latents in ground-truth order:
 ``E[j, i]`` is True iff ``z_j`` may appear in ``hat z_{pi(i)}``. It equals the consistency
 pattern ``C`` of the consistency-R metric.
@@ -45,7 +45,8 @@ def entanglement_graph(
     action_graph: ArrayLike | None = None,
     latent_graph: ArrayLike | None = None,
 ) -> NDArray[np.bool_]:
-    """Entanglement graph ``E`` allowed by the true graphs (spec 5.4, matrix form).
+    """Entanglement graph ``E`` allowed by the true graphs (matrix form of
+    ``docs/mechanism_sparsity.md#entanglement-graph``).
 
     .. math::
 
@@ -89,7 +90,7 @@ def _as_entanglement(entanglement: ArrayLike) -> NDArray[np.bool_]:
 
 
 def guaranteed_disentangled(entanglement: ArrayLike) -> NDArray[np.intp]:
-    """Indices ``i`` of the latents guaranteed to be disentangled (spec 5.5).
+    """Indices ``i`` of the latents guaranteed to be disentangled (``docs/mechanism_sparsity.md#derived-checks``).
 
     Latent ``i`` is guaranteed disentangled (``hat z_{pi(i)}`` depends on ``z_i`` only, and
     ``z_i`` is recoverable from ``hat z_{pi(i)}`` alone) iff column ``i`` of ``E`` is ``e_i``.
@@ -107,7 +108,7 @@ def guaranteed_disentangled(entanglement: ArrayLike) -> NDArray[np.intp]:
 
 def is_completely_disentangled(entanglement: ArrayLike) -> bool:
     """True iff ``E`` is the identity, i.e. every latent is identified up to permutation and
-    element-wise maps (spec 5.5)."""
+    element-wise maps (``docs/mechanism_sparsity.md#derived-checks``)."""
     e = _as_entanglement(entanglement)
     return bool(np.array_equal(e, np.eye(e.shape[0], dtype=bool)))
 
@@ -116,7 +117,8 @@ def complete_disentanglement_identifiable(
     action_graph: ArrayLike | None = None,
     latent_graph: ArrayLike | None = None,
 ) -> bool:
-    """True iff the true graphs satisfy the graphical criterion, i.e. ``E = I`` (spec 5.5).
+    """True iff the true graphs satisfy the graphical criterion, i.e. ``E = I``
+    (``docs/mechanism_sparsity.md#derived-checks``).
 
     Note that a latent with no action parents makes the action-only criterion fail: the
     intersection over an empty index set is the set of all latents.
@@ -129,7 +131,7 @@ def entangled_blocks(entanglement: ArrayLike) -> list[tuple[int, ...]]:
 
     ``E`` is read as a relation (edge ``j -> i`` iff ``E[j, i]``); latents in one component can
     each appear in the others' learned counterparts, e.g. latents with identical parent and
-    child sets (spec 5.5). One-way leaks (``E[j, i]`` without ``E[i, j]``) do not merge blocks.
+    child sets (``docs/mechanism_sparsity.md#derived-checks``). One-way leaks (``E[j, i]`` without ``E[i, j]``) do not merge blocks.
 
     Returns:
         A partition of ``range(n_latents)`` as sorted tuples, ordered by their smallest index;
@@ -147,7 +149,7 @@ def empty_rows(graph: ArrayLike) -> NDArray[np.intp]:
     """Indices of the children (rows) with no parents at all.
 
     For an action graph such a latent has a constant transition mean: it is unidentifiable and
-    may leak into every learned latent (spec pitfall P8c).
+    may leak into every learned latent (``docs/mechanism_sparsity.md#empty-action-rows``).
     """
     g = as_binary_matrix(graph, "graph")
     return np.flatnonzero(~g.any(axis=1)).astype(np.intp)

@@ -12,7 +12,7 @@ from latentgraph.graphs._validation import as_real_array
 CorrelationMethod = Literal["pearson", "spearman"]
 
 DEFAULT_MAX_ROWS = 100_000
-"""Metrics use at most this many (first) rows, as the official evaluation does (spec 4)."""
+"""Metrics use at most this many (first) rows, as the official evaluation does (``docs/mechanism_sparsity.md#metrics``)."""
 
 
 def check_method(method: str) -> CorrelationMethod:

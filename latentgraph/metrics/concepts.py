@@ -1,19 +1,19 @@
 """Concept-level scores beyond the context-module paper: block R^2 and the concept graph.
 
-Spec ``context_module.md`` (Markham et al., arXiv 2507.04754) evaluates only with SWD and the
-ELBO (spec 6.5). Because the generators keep their ground truth, two more checks are possible:
+Markham et al. (2025, arXiv 2507.04754) evaluate only with SWD and the ELBO
+(``docs/context_module.md#beyond-the-paper``). Because the generators keep their ground truth, two more checks are possible:
 
-1. **Per-concept recovery.** The identifiability reading of spec 3 says a model that fits
+1. **Per-concept recovery.** The identifiability reading of ``docs/context_module.md#identifiability`` says a model that fits
    every context has concept blocks equal to the true concepts up to an invertible map
    *within each block*; known targets fix which block is which concept, so no matching is
    needed. :func:`concept_r2` regresses each true concept on its learned block, fitting on
    train rows and scoring ``R^2`` on test rows. The default regression is linear (ordinary
-   least squares with intercept, the block-wise linear/affine indeterminacy of spec 3);
+   least squares with intercept, the block-wise linear/affine indeterminacy);
    ``regressor="knn"`` (k-nearest neighbours on train-standardised features) is a
    nonparametric check for blocks that are a nonlinear function of the concept, e.g. after
    the expressive layer's GELUs.
 2. **Concept graph.** :func:`concept_graph_scores` and :func:`maximal_dag` are the read-out
-   of spec 2.7 (block-average the causal layer's obs and ivn matrices, take their elementwise
+   of ``docs/context_module.md#graph-read-out`` (block-average the causal layer's obs and ivn matrices, take their elementwise
    minimum, zero the diagonal, raise a threshold until the graph is acyclic);
    :func:`compare_concept_graphs` compares the result with the true DAG (SHD and edge
    confusion from :mod:`latentgraph.metrics.graph_distance`) and returns both as
@@ -234,7 +234,7 @@ def concept_r2(
 
 
 def block_average(matrix: ArrayLike, n_concepts: int) -> NDArray[np.float64]:
-    """``(K b, K b)`` -> ``(K, K)`` means of the ``b x b`` blocks (spec 2.7, step 1).
+    """``(K b, K b)`` -> ``(K, K)`` means of the ``b x b`` blocks (the graph read-out, step 1).
 
     Example:
         >>> block_average(np.arange(16.0).reshape(4, 4), 2).tolist()
@@ -259,7 +259,7 @@ def block_average(matrix: ArrayLike, n_concepts: int) -> NDArray[np.float64]:
 def concept_graph_scores(
     obs_matrix: ArrayLike, ivn_matrix: ArrayLike | None, n_concepts: int
 ) -> NDArray[np.float64]:
-    """Concept edge scores from the causal layer (spec 2.7, steps 1-3).
+    """Concept edge scores from the causal layer (``docs/context_module.md#graph-read-out``, steps 1-3).
 
     ``min(blockavg(E^obs), blockavg(E^ivn))`` with the diagonal set to 0. Either the raw
     ``Q`` or the effective ``E = I + Q (1 - D_b)`` may be passed: they differ only on the
@@ -295,7 +295,7 @@ def _check_scores(scores: ArrayLike) -> NDArray[np.float64]:
 
 
 def maximal_dag(scores: ArrayLike) -> tuple[NDArray[np.int8], float]:
-    """The "maximal DAG" of spec 2.7, step 4: raise a threshold until the graph is acyclic.
+    """The "maximal DAG" of ``docs/context_module.md#graph-read-out``, step 4: raise a threshold until the graph is acyclic.
 
     Edges are ``scores > t`` off the diagonal. ``t`` starts at 0 and is raised through the
     distinct edge scores in increasing order (all edges at a score leave together) until
@@ -364,7 +364,7 @@ def compare_concept_graphs(
             ``graphs["concept_graph"]``).
         concept_names: node names (default ``c0, c1, ...``).
         threshold: keep ``scores > threshold``; ``None`` uses the maximal DAG of
-            :func:`maximal_dag` (spec 2.7).
+            :func:`maximal_dag` (``docs/context_module.md#graph-read-out``).
 
     Example:
         >>> truth = np.array([[0, 1, 1], [0, 0, 1], [0, 0, 0]])  # 2 -> 1 -> 0, 2 -> 0

@@ -1,6 +1,6 @@
 """Mean correlation coefficient (MCC) with Hungarian matching.
 
-Spec ``mechanism_sparsity.md`` 4.1 (Lachapelle et al., arXiv 2401.04890, section 8):
+Lachapelle et al. (2024, arXiv 2401.04890), Sec. 8; ``docs/mechanism_sparsity.md#mcc``:
 ``corr[i, j]`` is the correlation of true ``z_i`` and learned ``hat z_j`` over rows; the
 matching ``pi`` maximises ``sum_i |corr[i, pi(i)]|`` (linear assignment on ``-|corr|``) and
 
@@ -107,7 +107,7 @@ def mean_correlation(
     *,
     max_rows: int | None = DEFAULT_MAX_ROWS,
 ) -> MCCResult:
-    """Mean correlation coefficient with the optimal one-to-one matching (spec 4.1).
+    """Mean correlation coefficient with the optimal one-to-one matching (``docs/mechanism_sparsity.md#mcc``).
 
     Args:
         z_true: ground-truth latents ``(n_rows, n_true)``; temporal data stack time steps as

@@ -10,7 +10,8 @@ Spec ``context_module.md`` 6.4 (Markham et al., arXiv 2507.04754):
 
 i.e. the mean per-image negative ELBO in nats (``beta``-weighted, BCE on continuous targets)
 converted to bits and divided by the number of *pixels* ``H W``: the channel count is left
-out (4,096 for 64x64x3 quad, 784 for MNIST). It is not a true bits/dim (pitfall P8);
+out (4,096 for 64x64x3 quad, 784 for MNIST). It is not a true bits/dim
+(``docs/context_module.md#reconstruction-metric``);
 ``channels=C`` gives the per-dimension figure ``/ (H W C ln 2)`` as well.
 """
 
@@ -38,13 +39,13 @@ def _check_count(value: object, name: str) -> int:
 def elbo_bpd(
     negative_elbo: ArrayLike, *, height: int, width: int, channels: int | None = None
 ) -> float:
-    """Mean negative ELBO (nats per image) in bits per pixel (spec 6.4) or per dimension.
+    """Mean negative ELBO (nats per image) in bits per pixel (``docs/context_module.md#elbo-bpd``) or per dimension.
 
     Args:
         negative_elbo: ``(n,)`` per-image negative ELBO in nats, ``BCE sum + beta KL``.
         height, width: image size ``H, W``.
         channels: ``None`` for the reference's ``H W`` denominator; an int ``C`` to divide
-            by ``H W C`` (pitfall P8).
+            by ``H W C`` (``docs/context_module.md#reconstruction-metric``).
 
     Example:
         >>> round(elbo_bpd([4096 * math.log(2)] * 3, height=64, width=64), 12)

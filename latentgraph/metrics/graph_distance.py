@@ -1,10 +1,12 @@
 """Comparison of a learned graph with the true graph after latent matching.
 
-Spec ``mechanism_sparsity.md`` 4.4: the learned graph (``1[sigmoid(alpha) > 0.5]``) is put in
+Lachapelle et al. (2024, arXiv 2401.04890), Sec. 8; ``docs/mechanism_sparsity.md#shd``: the
+learned graph (``1[sigmoid(alpha) > 0.5]``) is put in
 ground-truth order with the MCC matching and compared edge by edge; the structural Hamming
 distance counts false negatives plus false positives, with no special handling of reversals.
 Under partial disentanglement the matching inside an entangled block is arbitrary, so SHD can
-be positive for a graph that is correct up to some other permutation (pitfall P11).
+be positive for a graph that is correct up to some other permutation
+(``docs/mechanism_sparsity.md#consistency-orientation-and-shd-within-blocks``).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def permute_learned_graph(
     permutation: ArrayLike,
     kind: GraphKind = "latent",
 ) -> NDArray[np.int8]:
-    """Learned graph in ground-truth order (spec 4.4).
+    """Learned graph in ground-truth order (``docs/mechanism_sparsity.md#shd``).
 
     - ``kind="latent"`` (``(n_learned, n_learned)``): ``G_perm[i, j] = G[pi(i), pi(j)]``, i.e.
       ``P G P^T`` with ``P[i, pi(i)] = 1``.
@@ -152,7 +154,7 @@ def structural_hamming_distance(
 
     See :func:`edge_confusion` for the arguments. For the no-sparsity control (all-ones learned
     graph) it equals ``n_entries - n_true_edges``, e.g. 100 - 20 = 80 for the 10x10 action
-    non-trivial graph (spec 5.6).
+    non-trivial graph (``docs/mechanism_sparsity.md#exact-sanity-values``).
 
     Example:
         >>> true = np.array([[1, 0], [1, 1]])

@@ -1,7 +1,7 @@
 """Interaction-order checks: how far a slot decoder is from order 0, 1 and 2 (numpy only).
 
-Spec ``specs/interaction_asymmetry.md`` §1.2, §1.4 and §5.4/§5.8 (Brady et al., "Interaction
-Asymmetry", arXiv 2411.07784, ICLR 2025). A decoder ``f: (z_1, ..., z_K) -> R^P`` has
+Brady et al. (2024, arXiv 2411.07784, ICLR 2025); ``docs/interaction_asymmetry.md#principle``
+and ``docs/interaction_asymmetry.md#derivative-checks``. A decoder ``f: (z_1, ..., z_K) -> R^P`` has
 *at most n-th order interactions across slots* iff every (n+1)-th partial derivative of every
 output that involves two different slots vanishes:
 
@@ -30,7 +30,7 @@ Decoders are callables on numpy arrays ``(n, K, d) -> (n, ...)``; Jacobians come
 :func:`finite_difference_jacobian` (numpy, for cheap decoders) or
 :func:`latentgraph.models.jacobian_torch.slot_jacobian_torch` (autodiff), laid out as
 ``(n, *output_shape, K, d)``. Real images with occlusion are only piecewise smooth: use small
-or on-manifold perturbations and read the numbers as distributions, not exact zeros (§1.4).
+or on-manifold perturbations and read the numbers as distributions, not exact zeros.
 """
 
 from __future__ import annotations
@@ -157,13 +157,14 @@ def _decode(decoder: Decoder, latents: np.ndarray) -> np.ndarray:
 def slot_jacobian_norms(
     jacobian: ArrayLike, *, ord: int = 2, channel_axis: int | None = None
 ) -> NDArray[np.float64]:
-    """Slot-wise Jacobian norms ``g_{p,k} = ||d f_p / d z_k||`` (spec §1.4, §5.1, §5.4).
+    """Slot-wise Jacobian norms ``g_{p,k} = ||d f_p / d z_k||``
+    (``docs/interaction_asymmetry.md#derivative-checks``).
 
     Args:
         jacobian: ``(..., n_outputs, n_slots, slot_dim)``, e.g. ``(n, P, K, d)``, or with a
             channel axis ``(n, H, W, C, K, d)``.
-        ord: 2 (Euclidean, compositional contrast §5.4) or 1 (sum of absolute values, the
-            J-ARI/JIS map ``G`` of §5.1).
+        ord: 2 (Euclidean, compositional contrast) or 1 (sum of absolute values, the
+            J-ARI/JIS map ``G``, ``docs/interaction_asymmetry.md#slot-wise-jacobian-map``).
         channel_axis: an axis of ``jacobian`` (before the last two) reduced with the same
             norm, so ``p`` ranges over pixels with channels aggregated; ``None`` keeps every
             output coordinate.
@@ -208,7 +209,8 @@ def _check_norms(norms: ArrayLike) -> NDArray[np.float64]:
 
 
 def compositional_contrast(norms: ArrayLike, *, weighted: bool = False) -> NDArray[np.float64]:
-    """Compositional contrast of Brady et al. 2023 (spec §5.4), per leading index.
+    """Compositional contrast of Brady et al. 2023
+    (``docs/interaction_asymmetry.md#compositional-contrast``), per leading index.
 
     Raw: :math:`C = \\sum_p \\sum_{k<l} g_{p,k} g_{p,l}`, zero iff every output depends on
     at most one slot. Weighted: with :math:`\\bar g_p = \\mathrm{mean}_k g_{p,k}`,
@@ -241,7 +243,7 @@ def compositional_contrast(norms: ArrayLike, *, weighted: bool = False) -> NDArr
 
 
 def off_slot_mass(norms: ArrayLike) -> float:
-    """Normalised off-slot mass (spec §1.4), pooled over all leading indices and outputs.
+    """Normalised off-slot mass (``docs/interaction_asymmetry.md#derivative-checks``), pooled over all leading indices and outputs.
 
     :math:`\\sum_p (\\sum_k g_{p,k} - \\max_k g_{p,k}) / \\sum_{p,k} g_{p,k}` in ``[0, 1 - 1/K]``;
     0 iff compositional. Returns 0 for an all-zero map.
@@ -303,7 +305,7 @@ def double_difference(
 
     Returns:
         ``(n, P)`` double differences (outputs flattened). Zero for all perturbations iff the
-        cross Hessian block ``d^2 f / dz_k dz_l`` vanishes (spec §1.4).
+        cross Hessian block ``d^2 f / dz_k dz_l`` vanishes.
     """
     z = _check_latents(latents)
     decoder = _check_decoder(decoder)
@@ -371,7 +373,7 @@ def double_difference_check(
 
     For every base point ``z`` (a row of ``latents``) and slot pair ``(k, l)`` (all pairs by
     default), ``u`` swaps slot ``k`` with slot ``k`` of another random row and ``v`` slot ``l``
-    with slot ``l`` of another, so perturbed points stay on the data manifold (spec §1.4).
+    with slot ``l`` of another, so perturbed points stay on the data manifold (``docs/interaction_asymmetry.md#derivative-checks``).
     Rows whose total change is zero are skipped (counted in ``details``).
     """
     decoder = _check_decoder(decoder)
@@ -409,7 +411,7 @@ def base_point_invariance_check(
     .. math:: \\frac{\\|\\Delta_{kl}(z) - \\Delta_{kl}(z')\\|^2}
               {\\tfrac12 (\\|f(z + u_k + v_l) - f(z)\\|^2 + \\|f(z' + u_k + v_l) - f(z')\\|^2)},
 
-    zero iff the cross Hessian blocks are constant (spec §1.4, n <= 2). ``z' + u + v`` may lie
+    zero iff the cross Hessian blocks are constant (``n <= 2``). ``z' + u + v`` may lie
     off the data manifold; on a piecewise-smooth decoder read the value as a distribution.
     """
     decoder = _check_decoder(decoder)
@@ -465,7 +467,8 @@ def finite_difference_jacobian(
 
 
 def cross_hessian_mass(hessian: ArrayLike) -> float:
-    """Share of the Hessian's squared Frobenius norm in cross-slot blocks (spec §1.4, §5.8).
+    """Share of the Hessian's squared Frobenius norm in cross-slot blocks
+    (``docs/interaction_asymmetry.md#derivative-checks``).
 
     Args:
         hessian: ``(..., K, d, K, d)`` second derivatives of each output (any leading axes:

@@ -1,9 +1,9 @@
 """Object-level metrics for slot models: J-ARI, JIS, slot R^2 and reconstruction.
 
-Spec ``specs/interaction_asymmetry.md`` §5.1-§5.3, §5.6, §5.7 (Brady et al., "Interaction
-Asymmetry", arXiv 2411.07784; Wiedemer et al., ICLR 2024, for slot R^2). J-ARI and JIS read
+Brady et al. (2024, arXiv 2411.07784) and Wiedemer et al. (ICLR 2024) for slot R^2;
+``docs/interaction_asymmetry.md#metrics``. J-ARI and JIS read
 the *decoder* Jacobian through the slot influence map ``G`` ``(n, P, K)``:
-``G[i, p, k] = sum_c sum_{j in B_k} |d x_hat_{c,p} / d z_j|`` (§5.1; computed by
+``G[i, p, k] = sum_c sum_{j in B_k} |d x_hat_{c,p} / d z_j|`` (``docs/interaction_asymmetry.md#slot-wise-jacobian-map``; computed by
 :func:`latentgraph.models.jacobian_torch.slot_influence_torch` or
 :func:`latentgraph.metrics.interaction.slot_jacobian_norms` with ``ord=1``), normalised over
 slots to ``G_hat = G / sum_k G``. Ground-truth masks ``(n, H, W)`` (or ``(n, P)``, pixels in
@@ -77,7 +77,7 @@ def normalised_influence(influence: ArrayLike) -> NDArray[np.float64]:
 
 
 def jacobian_ari(influence: ArrayLike, masks: ArrayLike) -> float:
-    """J-ARI (spec §5.2): adjusted Rand index of ``argmax_k G`` against the true object labels
+    """J-ARI (``docs/interaction_asymmetry.md#j-ari``): adjusted Rand index of ``argmax_k G`` against the true object labels
     on ground-truth foreground pixels, per image, averaged over images.
 
     Background pixels (mask 0) are dropped before the ARI, FG-ARI style; a foreground pixel
@@ -104,7 +104,7 @@ def jacobian_ari(influence: ArrayLike, masks: ArrayLike) -> float:
 
 
 def jacobian_interaction_score(influence: ArrayLike, masks: ArrayLike) -> float:
-    """JIS (spec §5.3): ``(m - 1/K) / (1 - 1/K)`` with ``m`` the mean of ``max_k G_hat`` over
+    """JIS (``docs/interaction_asymmetry.md#jis``): ``(m - 1/K) / (1 - 1/K)`` with ``m`` the mean of ``max_k G_hat`` over
     the ground-truth foreground pixels of all images pooled.
 
     1 iff every foreground pixel depends on exactly one slot; 0 for uniform influence. The
@@ -272,7 +272,7 @@ def fit_slot_readout(
     max_fit_pairs: int = 5000,
     seed: int = 0,
 ) -> SlotReadout:
-    """Fit a slot readout together with the slot-to-object matching (spec §5.6).
+    """Fit a slot readout together with the slot-to-object matching (``docs/interaction_asymmetry.md#slot-r2``).
 
     Unsupervised slots are not ordered like the true objects, so starting from a random
     distinct slot per object, alternate (1) fitting the readout on the matched (slot, object)
@@ -288,8 +288,8 @@ def fit_slot_readout(
         latents: ``(n, M, F)`` true per-object latents (``M <= K``).
         present: ``(n, M)`` bool; default all objects present.
         readout: ``"linear"`` (least squares; ``alpha > 0``: ridge) or ``"kernel_ridge"``
-            (RBF kernel on standardised slots, ridge ``alpha``); the spec names kernel ridge
-            or an MLP.
+            (RBF kernel on standardised slots, ridge ``alpha``); Wiedemer et al. (2024) use kernel
+            ridge or an MLP.
         seed: seeds the initial matching and the pair subsample.
     """
     s, z, present_arr = _slot_arrays(slots, latents, present)
@@ -339,7 +339,7 @@ def slot_r2(
     eval_rows: ArrayLike,
     **readout_options,
 ) -> SlotR2Result:
-    """Slot R^2 with Hungarian matching (spec §5.6; Wiedemer et al. 2024): fit the readout on
+    """Slot R^2 with Hungarian matching (Wiedemer et al. 2024; ``docs/interaction_asymmetry.md#slot-r2``): fit the readout on
     ``fit_rows`` (:func:`fit_slot_readout`, ``readout_options`` passed on) and score it on
     ``eval_rows`` (:meth:`SlotReadout.score`). For ID vs OOD, fit once on ID data and call
     :meth:`SlotReadout.score` on each test set.
@@ -371,7 +371,7 @@ def _rows(value: ArrayLike, n: int, name: str) -> NDArray[np.int64]:
 
 # ----------------------------------------------------------------------------- reconstruction
 def reconstruction_metrics(images: ArrayLike, reconstructions: ArrayLike) -> dict[str, float]:
-    """Reconstruction error (spec §5.7) for ID vs OOD comparisons.
+    """Reconstruction error (``docs/interaction_asymmetry.md#reconstruction``) for ID vs OOD comparisons.
 
     Args:
         images, reconstructions: ``(n, ...)`` arrays of the same shape and scale (e.g. floats

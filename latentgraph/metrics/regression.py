@@ -1,6 +1,6 @@
 """Regression-based identifiability scores: linear R and consistency-R.
 
-Spec ``mechanism_sparsity.md`` 4.2-4.3 (Lachapelle et al., arXiv 2401.04890, section 8). Both
+Lachapelle et al. (2024, arXiv 2401.04890), Sec. 8; ``docs/mechanism_sparsity.md#metrics``. Both
 fit ordinary least squares with an intercept, in-sample, on standardised latents, and report
 the coefficient of multiple correlation ``R = sqrt(R^2)`` averaged over the true latents.
 """
@@ -58,7 +58,7 @@ def linear_r(
     *,
     max_rows: int | None = DEFAULT_MAX_ROWS,
 ) -> float:
-    """Linear identifiability score ``R`` (spec 4.2, the official ``r_final``).
+    """Linear identifiability score ``R`` (``docs/mechanism_sparsity.md#linear-score-r``, the official ``r_final``).
 
     Standardise ``z`` and ``hat z``, fit one multi-output OLS regression ``hat z -> z`` with
     intercept, in-sample, and return ``mean_i sqrt(R^2_i)``. It is 1 iff ``z`` is an affine
@@ -93,7 +93,7 @@ def consistency_r(
     - ``transposed=True`` (official ``transposed_consistent_r``, column-wise):
       ``{hat z_{pi(k)} : E[k, i]}``, the theoretically correct set: under the group property of
       graph-preserving maps, ``z_i`` is a function of exactly these learned latents
-      (spec 4.3, pitfall P11).
+      (``docs/mechanism_sparsity.md#consistency-orientation-and-shd-within-blocks``).
 
     The score is ``mean_i sqrt(R^2_i)``. With ``E = I`` each regression has one regressor,
     whose R is ``|corr|``, so both variants equal the Pearson MCC (up to rounding).

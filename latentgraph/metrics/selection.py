@@ -4,7 +4,7 @@ Spec ``mechanism_sparsity.md`` 2.7 (after Duan et al., ICLR 2020, with MCC as si
 for one hyperparameter setting, ``UDR`` is the mean MCC over pairs of the seeds' encodings of
 the same test data; the setting with the highest UDR is selected.
 
-Caveat (pitfall P10): UDR is only meaningful when every seed was trained on the *same* data and
+Caveat (``docs/mechanism_sparsity.md#udr-across-different-graphs``): UDR is only meaningful when every seed was trained on the *same* data and
 ground truth. With random graphs drawn per training seed the runs do not share a ground truth;
 fix the graph seed independently of the training seed before selecting with UDR.
 """
@@ -84,12 +84,13 @@ def udr(
     *,
     max_rows: int | None = DEFAULT_MAX_ROWS,
 ) -> float:
-    """UDR of one setting: the mean pairwise MCC between its seeds' encodings (spec 2.7).
+    """UDR of one setting: the mean pairwise MCC between its seeds' encodings (Duan et al., 2020;
+    ``docs/mechanism_sparsity.md#model-selection-with-udr``).
 
     Args:
         encodings: at least two ``(n_rows, n_latents)`` arrays of equal shape, the encodings
             of the same test rows by models trained with different seeds.
-        method: correlation used inside the MCC (``"pearson"`` as in the spec).
+        method: correlation used inside the MCC (``"pearson"`` as in the paper).
         max_rows: use only the first ``max_rows`` rows (``None``: all).
 
     Example:

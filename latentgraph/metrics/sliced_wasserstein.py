@@ -11,15 +11,17 @@ Spec ``context_module.md`` 6.1-6.3 (Markham et al., arXiv 2507.04754). For point
 
 ``W_p`` the 1-D empirical Wasserstein distance with uniform weights (for equal sizes,
 ``W_2^2`` is the mean squared difference of the sorted projections). The value is computed by
-POT's ``ot.sliced_wasserstein_distance`` (the reference's implementation, spec 6.1) with
+POT's ``ot.sliced_wasserstein_distance`` (the reference's implementation,
+``docs/context_module.md#sliced-wasserstein-distance``) with
 ``P = 50``, ``p = 2`` by default. No further normalisation: not divided by ``D`` or by the
 number of samples, and images are not centred.
 
-Unlike the reference (pitfall P6), the projections are seeded and drawn here, once per call
+Unlike the reference (``docs/context_module.md#unseeded-projections``), the projections are seeded and drawn here, once per call
 of the per-context helpers, so every context, pair and method is scored on the same
-directions. Optional equal-size subsampling without replacement follows pitfall P7.
+directions. Optional equal-size subsampling without replacement follows
+``docs/context_module.md#holdout-drawn-with-replacement``.
 
-Images: ``uint8`` arrays are read as 0..255 and divided by 255 (the [0, 1] scale of spec 6.1);
+Images: ``uint8`` arrays are read as 0..255 and divided by 255 (the [0, 1] scale of the paper's SWD);
 float arrays (and other integer dtypes) are used as they are. Every array is ``(n, ...)`` and flattened to ``(n, D)``.
 """
 
@@ -90,7 +92,7 @@ def _as_points(value: ArrayLike, name: str) -> NDArray[np.floating]:
 
 
 def random_projections(dim: int, n_projections: int = 50, seed: int = 0) -> NDArray[np.float64]:
-    """``(dim, n_projections)`` unit directions: ``N(0, I)`` draws normalised (spec 6.1).
+    """``(dim, n_projections)`` unit directions: ``N(0, I)`` draws normalised (``docs/context_module.md#sliced-wasserstein-distance``).
 
     Drawn with ``np.random.default_rng(seed)``, so they do not depend on POT's generator.
     """
@@ -133,8 +135,8 @@ def sliced_wasserstein(
     Args:
         x, y: ``(n, ...)`` and ``(m, ...)`` sets with the same trailing shape (sizes may
             differ; each set has uniform weights).
-        n_projections: number of directions ``P`` (spec: 50).
-        p: the power (spec: 2).
+        n_projections: number of directions ``P`` (the reference: 50).
+        p: the power (the reference: 2).
         seed: seed of the directions (:func:`random_projections`).
         projections: ``(D, P)`` directions to use instead (``n_projections`` and ``seed``
             are then ignored); columns are used as given.
@@ -218,7 +220,7 @@ def sliced_wasserstein_by_context(
         n_projections, p, seed: as in :func:`sliced_wasserstein`; one set of directions is
             drawn for all contexts.
         n_samples: if given, both sets of every context are subsampled without replacement
-            to exactly this many rows (pitfall P7); every set must have at least that many.
+            to exactly this many rows (``docs/context_module.md#holdout-drawn-with-replacement``); every set must have at least that many.
         sample_seed: seed of the subsampling, one stream per context position.
 
     Returns:
@@ -269,7 +271,8 @@ def sliced_wasserstein_by_context(
 
 @dataclass(frozen=True)
 class ContextSWD:
-    """Per-context SWD split into the concept and composition scores (spec 6.2-6.3).
+    """Per-context SWD split into the concept and composition scores
+    (``docs/context_module.md#concept-and-composition-scores``).
 
     Attributes:
         concept: ``{context: SWD}`` over obs and the single-target contexts.
@@ -281,12 +284,12 @@ class ContextSWD:
 
     @property
     def concept_mean(self) -> float:
-        """Concept score: the mean over obs and the single-target contexts (spec 6.2)."""
+        """Concept score: the mean over obs and the single-target contexts."""
         return float(np.mean(list(self.concept.values())))
 
     @property
     def composition_mean(self) -> float:
-        """Composition score: the mean over the pairs (spec 6.3); NaN if there are none."""
+        """Composition score: the mean over the pairs; NaN if there are none."""
         return float(np.mean(list(self.composition.values()))) if self.composition else np.nan
 
 

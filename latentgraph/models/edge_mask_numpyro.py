@@ -13,8 +13,8 @@ column = parent).
   Bernoulli(:math:`\\sigma(\\alpha_{ij})`),
   :math:`M_{ij} = \\sigma((\\alpha_{ij} + L_{ij}) / \\tau)` with logistic noise
   ``L = log U - log(1 - U)``, optionally straight-through (hard 0/1 forward, soft gradient).
-  One draw per site per step, shared by the whole minibatch (Lachapelle et al. 2024; spec
-  Sec. 2.2).
+  One draw per site per step, shared by the whole minibatch (Lachapelle et al. 2024;
+  ``docs/mechanism_sparsity.md#graph-masks``).
 
 The ELBO term of the edge site is analytic. NumPyro's ``kl_divergence`` is a
 ``multipledispatch`` function (there is no ``register_kl`` in NumPyro), so the term is
@@ -25,7 +25,8 @@ registered on it with ``kl_divergence.register`` and
           \\;[\\,+\\, q_{ij}\\log q_{ij} + (1-q_{ij})\\log(1-q_{ij})\\,]
 
 dropping the constant :math:`\\sum \\operatorname{softplus}(l_{ij})`; ``l = -lambda`` gives the
-paper's penalty :math:`\\lambda \\sum_{ij} \\sigma(\\alpha_{ij})` (spec Sec. 2.4). The bracketed
+paper's penalty :math:`\\lambda \\sum_{ij} \\sigma(\\alpha_{ij})`
+(``docs/mechanism_sparsity.md#sparsity-penalty-and-constraint``). The bracketed
 entropy is off by default (``include_entropy=False``), as in the paper.
 
 Example:

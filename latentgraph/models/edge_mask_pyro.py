@@ -10,7 +10,7 @@ A graph with ``n_children x n_parents`` possible edges is a sample site whose va
   Maddison et al. 2017; Jang et al. 2017) relaxation of Bernoulli(:math:`\\sigma(\\alpha_{ij})`):
   :math:`M_{ij} = \\sigma((\\alpha_{ij} + \\log U - \\log(1-U)) / \\tau)`, ``U ~ U(0, 1)``,
   optionally straight-through (hard 0/1 forward, soft gradient). One draw per site per step,
-  shared by the whole minibatch, as in Lachapelle et al. (2024), spec Sec. 2.2.
+  shared by the whole minibatch, as in Lachapelle et al. (2024), ``docs/mechanism_sparsity.md#graph-masks``.
 
 The ELBO term of the edge site is analytic (registered with :func:`torch.distributions.kl.register_kl`
 so :class:`pyro.infer.TraceMeanField_ELBO` uses it). With ``q_ij = sigma(alpha_ij)`` it is
@@ -19,8 +19,8 @@ so :class:`pyro.infer.TraceMeanField_ELBO` uses it). With ``q_ij = sigma(alpha_i
           \\;[\\,+\\, q_{ij}\\log q_{ij} + (1-q_{ij})\\log(1-q_{ij})\\,]
 
 dropping the constant :math:`\\sum \\operatorname{softplus}(l_{ij})`. Setting ``l = -lambda``
-gives exactly the paper's penalty :math:`\\lambda \\sum_{ij} \\sigma(\\alpha_{ij})` (spec Sec. 2.4):
-*a sparsity penalty is a prior log-odds*. The bracketed posterior entropy of the full Bernoulli
+gives exactly the paper's penalty :math:`\\lambda \\sum_{ij} \\sigma(\\alpha_{ij})`
+(``docs/mechanism_sparsity.md#sparsity-penalty-and-constraint``): *a sparsity penalty is a prior log-odds*. The bracketed posterior entropy of the full Bernoulli
 KL is off by default (``include_entropy=False``), matching the paper, where edge probabilities
 are point estimates; switch it on for the full mean-field Bernoulli ELBO.
 """

@@ -1,4 +1,6 @@
-"""The interaction regulariser of Brady et al. (2025, arXiv 2411.07784; spec Sec. 2.6), PyTorch.
+"""The interaction regulariser of Brady et al. (2024, arXiv 2411.07784), PyTorch.
+
+``docs/interaction_asymmetry.md#interaction-regulariser``.
 
 A decoder whose pixel queries cross-attend to ``K`` slots (softmax over slots) exposes its
 attention weights :math:`A^{(l,h)}_{p,k}` (layer ``l``, head ``h``, pixel ``p``, slot ``k``,
@@ -18,7 +20,8 @@ Range (derived in :func:`interaction_penalty_max`): 0 iff for every pixel all he
 layers put their whole weight on the *same* slot; the maximum :math:`H^2 (K-1) / (2K)` iff the
 attention of every pixel is uniform over slots (57.6 for ``H = 12``, ``K = 5``).
 
-Quirks of the official code (spec Sec. 9) and what this module does about them:
+Behaviours of the official code (``docs/interaction_asymmetry.md``, "Where we differ from the
+original code and why") and what this module does about them:
 
 * #15, heads are summed before the products are taken, so heads that disagree about the slot
   a pixel reads are penalised: reproduced, it is part of the definition.
@@ -71,7 +74,7 @@ def head_summed_attention(attention: torch.Tensor) -> torch.Tensor:
 
 
 def interaction_penalty(attention: torch.Tensor, *, reduction: str = "image") -> torch.Tensor:
-    """The interaction regulariser :math:`L_{\\text{int}}` (spec Sec. 2.6, Gini form).
+    """The interaction regulariser :math:`L_{\\text{int}}` (Gini form, ``docs/interaction_asymmetry.md#interaction-regulariser``).
 
     Args:
         attention: decoder cross-attention weights ``(B, L, H, P, K)`` (softmax over ``K``);
@@ -120,7 +123,7 @@ def interaction_penalty_max(n_heads: int, n_slots: int) -> float:
     :math:`S_k \\ge 0, \\sum_k S_k = H`. By Cauchy-Schwarz :math:`\\sum_k S_k^2 \\ge H^2/K`, with
     equality iff :math:`S_k = H/K` for all ``k`` (uniform attention), so the penalty is at most
     :math:`(H^2 - H^2/K)/2 = H^2 (K-1)/(2K)`: 57.6 for ``(12, 5)``, 61.7 for ``(12, 7)``,
-    65.5 for ``(12, 11)`` (spec Sec. 2.6, 11b).
+    65.5 for ``(12, 11)`` (``docs/interaction_asymmetry.md#interaction-regulariser``).
     """
     for name, value in (("n_heads", n_heads), ("n_slots", n_slots)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

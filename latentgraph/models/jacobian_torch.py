@@ -1,6 +1,7 @@
 """Slot-wise decoder Jacobians with ``torch.func``, returned as numpy for the numpy metrics.
 
-Spec ``specs/interaction_asymmetry.md`` §5.1 and §1.4 (Brady et al., arXiv 2411.07784): the
+Brady et al. (2024, arXiv 2411.07784); ``docs/interaction_asymmetry.md#slot-wise-jacobian-map``
+and ``docs/interaction_asymmetry.md#derivative-checks``: the
 J-ARI/JIS map reads the decoder Jacobian :math:`\\partial \\hat x / \\partial \\hat z` at the
 sampled latents. A decoder here is a torch callable on a batch, ``(B, K, d) -> (B, *out)``
 (e.g. ``(B, H, W, C)``); each example's Jacobian is ``torch.func.jacrev`` (reverse mode,
@@ -135,8 +136,8 @@ def slot_influence_torch(
     """Slot-wise Jacobian norms reduced on the device: ``(n, P, K)`` numpy.
 
     ``G[i, p, k] = sum_c sum_{j in B_k} |d x_hat_{c,p} / d z_j|`` for ``ord=1`` (the J-ARI/JIS
-    map of spec §5.1, before normalisation over slots) or the Euclidean norm for ``ord=2``
-    (compositional contrast, §5.4). ``channel_axis`` is the channel axis of one example's
+    map, before normalisation over slots) or the Euclidean norm for ``ord=2``
+    (compositional contrast). ``channel_axis`` is the channel axis of one example's
     output (``-1`` for ``(H, W, C)``, ``0`` for ``(C, H, W)``, ``None``: no channels); the
     remaining output axes are flattened to ``P`` pixels in C order. Only ``G`` leaves the
     device, never the full Jacobian.
@@ -187,12 +188,12 @@ def slot_influence_pixels_torch(
 ) -> np.ndarray:
     """:func:`slot_influence_torch` for per-pixel decoders, ``pixel_chunk`` pixels per pass.
 
-    For decoders that can decode any subset of pixels (the cross-attention decoder of spec
-    §2.4 decodes each pixel on its own), ``decoder(z, pixels)`` with ``z`` ``(B, K, d)`` and
+    For decoders that can decode any subset of pixels (the cross-attention decoder of
+    ``docs/interaction_asymmetry.md#decoder`` decodes each pixel on its own), ``decoder(z, pixels)`` with ``z`` ``(B, K, d)`` and
     ``pixels`` a LongTensor of row-major pixel indices ``(m,)`` returns ``(B, m, C)`` (or
     ``(B, m)``). The Jacobian of each chunk is taken in forward mode by default, one pass per
-    latent coordinate, as the official evaluation does with 500-pixel chunks (§5.1, §9 quirk
-    17), so memory is bounded by ``pixel_chunk x C x K d`` per example. Returns ``(n,
+    latent coordinate, as the official evaluation does with 500-pixel chunks
+    (``docs/interaction_asymmetry.md#full-resolution-cost``), so memory is bounded by ``pixel_chunk x C x K d`` per example. Returns ``(n,
     n_pixels, K)`` numpy.
     """
     if isinstance(n_pixels, bool) or not isinstance(n_pixels, int) or n_pixels < 1:
@@ -263,11 +264,11 @@ def cross_hessian_mass_torch(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> float:
-    """Monte-Carlo cross-Hessian mass (spec §1.4): share of :math:`\\|H_p\\|_F^2` across slots.
+    """Monte-Carlo cross-Hessian mass (``docs/interaction_asymmetry.md#derivative-checks``): share of :math:`\\|H_p\\|_F^2` across slots.
 
     For slots ``k, l`` and independent probes ``u`` (on slot ``k``) and ``v`` (on slot ``l``)
     with identity second moments, :math:`E[(u^T H_p v)^2] = \\|H_p[B_k, B_l]\\|_F^2`. The
-    probes are Rademacher (random signs): the same expectation as the spec's standard-normal
+    probes are Rademacher (random signs): the same expectation as standard-normal
     probes with a smaller variance (Hutchinson's argument). Nested forward mode
     (``jvp`` of ``jvp``) gives :math:`u^T H_p v` for every output ``p`` in one pass. The
     estimate is :math:`\\sum_{k \\ne l} \\hat E_{kl} / \\sum_{k,l} \\hat E_{kl}`, pooled over

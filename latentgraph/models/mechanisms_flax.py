@@ -1,8 +1,8 @@
 """Masked per-latent mechanism networks (Flax).
 
 The twin of :mod:`latentgraph.models.mechanisms_torch`: one small MLP per latent computes the
-mean of that latent's transition from its *masked* parents (Lachapelle et al. 2024, spec
-Sec. 2.1). All latents' MLPs run as one batched contraction
+mean of that latent's transition from its *masked* parents (Lachapelle et al. 2024,
+``docs/mechanism_sparsity.md#model``). All latents' MLPs run as one batched contraction
 (:class:`~latentgraph.models.nn_flax.ParallelDense`), never as a Python loop over latents.
 """
 

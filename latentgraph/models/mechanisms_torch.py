@@ -1,7 +1,8 @@
 """Masked per-latent mechanism networks (PyTorch).
 
 One small MLP per latent computes the mean of that latent's transition from its *masked*
-parents, as in Lachapelle et al. (2024, arXiv 2401.04890, Sec. 8 and spec Sec. 2.1). All
+parents, as in Lachapelle et al. (2024, arXiv 2401.04890, Sec. 8;
+``docs/mechanism_sparsity.md#model``). All
 latents' MLPs run as one batched computation (:class:`~latentgraph.models.nn_torch.ParallelLinear`).
 """
 

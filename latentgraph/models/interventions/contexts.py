@@ -34,7 +34,7 @@ one target it has shape ``(batch,)`` or ``(batch, ...)`` and broadcasts against 
 shape from the right, as the mask of :func:`pyro.poutine.mask` does (use ``(batch, 1)`` for a
 plate at ``dim=-2``); for a :class:`Context` it has one more trailing axis, ``(..., n_targets)``,
 whose column ``j`` is the mask of ``context.targets[j]``. This is the per-sample vectorised
-form of the context module (spec ``context_module.md`` §2.3), where row ``r`` of a
+form of the context module (``docs/context_module.md#per-sample-form``), where row ``r`` of a
 ``(batch, K)`` target matrix is the indicator ``t`` of sample ``r``'s target set.
 """
 

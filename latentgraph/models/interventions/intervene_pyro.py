@@ -17,7 +17,7 @@ or :class:`~.contexts.Soft` intervention, and ``log 1 = 0`` for a :class:`~.cont
 (a point mass). A trace's ``log_prob_sum`` is then the log density of the interventional
 distribution (the truncated factorisation, Pearl 2009, §3.2.3, eq. 3.10), which is what a model
 must evaluate to be *fitted* on data gathered under known interventions, the setting of the
-context module (spec ``context_module.md`` §1) and of linear causal disentanglement. With a
+context module (``docs/context_module.md#setting``) and of linear causal disentanglement. With a
 per-sample mask, intervened elements take the intervention's log density and the others the
 mechanism's (:class:`~.masked_select_pyro.MaskedSelect`).
 

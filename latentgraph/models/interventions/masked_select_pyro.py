@@ -10,8 +10,8 @@ With a boolean ``mask`` over the batch elements, the site's distribution becomes
 where ``p`` is the natural mechanism and ``q`` the intervened one: each plate element follows its
 own context. ``sample`` draws from both and keeps, per element, the one the mask selects
 (``torch.where``); ``log_prob`` is ``where(mask, q.log_prob(x), p.log_prob(x))`` elementwise over
-the batch shape. This is the per-sample vectorised form of the context module (spec
-``context_module.md`` §2.3), written for a single sample site.
+the batch shape. This is the per-sample vectorised form of the context module
+(``docs/context_module.md#per-sample-form``), written for a single sample site.
 """
 
 from __future__ import annotations
