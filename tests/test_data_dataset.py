@@ -111,7 +111,14 @@ def test_load_rejects_foreign_files(tmp_path):
     [
         ({"train": {"x": np.zeros((4, 1, 3))}}, {}, "float32"),
         ({"train": {"x": np.zeros((4, 3), np.float32)}}, {}, "shape"),
-        ({"train": {"y": np.zeros((4, 1, 3), np.float32)}}, {}, "unknown keys"),
+        ({"train": {"a/b": np.zeros((4, 1, 3), np.float32)}}, {}, "letters, digits"),
+        (tiny(y=np.zeros((5, 2))), {}, "share their first dimension"),
+        (tiny(y=np.array([None] * 4)), {}, "bool, integer, float or complex"),
+        (tiny(), {"gene graph": np.eye(2)}, "letters, digits"),
+        (tiny(), {"gene_graph": np.full((2, 2), 1.5)}, "probabilities in"),
+        (tiny(), {"gene_graph": np.ones(3)}, "2-D"),
+        ({"graph": {"x": np.zeros((4, 1, 3), np.float32)}}, {}, "reserved"),
+        ({"train": {}}, {}, "at least one array"),
         (tiny(z=np.zeros((5, 1, 2), np.float32)), {}, "z"),
         (tiny(actions=np.zeros((4,), np.float32)), {}, "actions"),
         (tiny(), {"action_graph": np.ones((2, 2))}, "no actions"),
@@ -130,4 +137,96 @@ def test_splits_must_agree():
     splits = tiny()
     splits["valid"] = {"x": np.zeros((2, 1, 4), dtype=np.float32)}
     with pytest.raises(ValueError, match="all splits"):
+        Dataset("bad", splits)
+
+
+# ---------------------------------------------------------------------------------------------
+# any named arrays and graphs
+
+
+def gene_dataset(n_cells=(30, 6, 4), seed=0) -> Dataset:
+    """Expression ``(n, 50)`` of 50 genes under 5 perturbations, with a 50 x 50 gene graph
+    (rows = target genes) and a 50 x 5 probability graph perturbation -> gene."""
+    rng = np.random.default_rng(seed)
+    splits = {
+        split: {
+            "expression": rng.normal(size=(n, 50)),
+            "perturbation": rng.integers(0, 2, size=(n, 5)).astype(np.int8),
+        }
+        for split, n in zip(("train", "valid", "test"), n_cells, strict=True)
+    }
+    gene_graph = np.tril(rng.random((50, 50)) < 0.1, k=-1)
+    targets = rng.random((50, 5))
+    return Dataset(
+        "genes",
+        splits,
+        graphs={"gene_graph": gene_graph, "perturbation-targets": targets},
+        info={"kind": "custom", "organism": "toy"},
+    )
+
+
+def test_any_named_arrays_and_graphs():
+    ds = gene_dataset()
+    assert ds.array_names == ("expression", "perturbation")
+    assert ds.sizes == {"train": 30, "valid": 6, "test": 4}
+    assert ds.split("valid")["expression"].shape == (6, 50)
+    assert ds.split("test")["perturbation"].dtype == np.int8
+    assert ds.graphs["gene_graph"].dtype == np.int8 and ds.graphs["gene_graph"].shape == (50, 50)
+    probs = ds.graphs["perturbation-targets"]
+    assert probs.dtype == np.float64 and 0.0 < probs.min() and probs.max() < 1.0
+    # mechanism quantities: derived when present, a clear error naming x when not
+    assert ds.n_actions == 0 and ds.n_latents is None
+    with pytest.raises(ValueError, match="`n_obs` needs the split array 'x'.*expression"):
+        _ = ds.n_obs
+    with pytest.raises(ValueError, match="`n_steps` needs the split array 'x'"):
+        _ = ds.n_steps
+    assert "arrays={'expression': (50,), 'perturbation': (5,)}" in repr(ds)
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_gene_dataset_round_trip(tmp_path, mmap):
+    ds = gene_dataset()
+    loaded = Dataset.load(ds.save(tmp_path / "genes.npz"), mmap=mmap)
+    assert loaded.name == "genes" and loaded.info == ds.info
+    assert sorted(loaded.splits) == sorted(ds.splits)
+    for split in ds.splits:
+        assert sorted(loaded.split(split)) == sorted(ds.split(split))
+        for key, value in ds.split(split).items():
+            got = loaded.split(split)[key]
+            assert isinstance(got, np.memmap) is mmap
+            assert got.dtype == value.dtype
+            np.testing.assert_array_equal(got, value)
+    assert sorted(loaded.graphs) == ["gene_graph", "perturbation-targets"]
+    for key, graph in ds.graphs.items():
+        assert loaded.graphs[key].dtype == graph.dtype
+        np.testing.assert_array_equal(loaded.graphs[key], graph)
+
+
+def test_mixed_names_keep_mechanism_checks():
+    x = np.zeros((4, 2, 3), np.float32)
+    ds = Dataset(
+        "mixed",
+        {"train": {"x": x, "context": np.arange(4)}},
+        graphs={"latent_graph": np.eye(2), "concept_graph": np.ones((3, 2))},
+    )
+    assert (ds.n_obs, ds.n_steps, ds.n_latents) == (3, 2, 2)
+    assert ds.graphs["concept_graph"].dtype == np.int8
+    assert repr(ds).endswith("graphs=['concept_graph', 'latent_graph'])")
+    with pytest.raises(ValueError, match="float32"):
+        Dataset("bad", {"train": {"z": np.zeros((4, 2, 2)), "y": np.zeros(4)}})
+    with pytest.raises(ValueError, match="z"):
+        Dataset("bad", {"train": {"z": np.zeros((4, 2), np.float32)}})
+
+
+def test_splits_must_hold_the_same_arrays():
+    ds = gene_dataset()
+    splits = dict(ds.splits)
+    splits["valid"] = {"expression": splits["valid"]["expression"]}
+    with pytest.raises(ValueError, match="all splits must hold the same arrays"):
+        Dataset("bad", splits)
+    splits["valid"] = {
+        "expression": splits["train"]["expression"][:, :10],
+        "perturbation": splits["train"]["perturbation"],
+    }
+    with pytest.raises(ValueError, match=r"all splits must share.*'expression'.*\(10,\)"):
         Dataset("bad", splits)

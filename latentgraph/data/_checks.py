@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -159,3 +160,49 @@ def check_binary_matrix(value: np.ndarray, name: str) -> np.ndarray:
         bad = np.unique(array[(array != 0) & (array != 1)])[:5]
         raise ValueError(f"`{name}` must contain only 0 and 1, got other values such as {bad}")
     return array.astype(np.int8)
+
+
+_SIMPLE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+
+def check_simple_name(value: object, name: str) -> str:
+    """An array or graph name: letters, digits, ``_`` and ``-`` (not starting with ``-``), so it
+    is safe as a file or archive member name (no path separators, no spaces)."""
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a str, got {describe(value)}")
+    if not _SIMPLE_NAME.match(value):
+        raise ValueError(
+            f"`{name}` must be a name of letters, digits, '_' and '-' (not starting with '-'; "
+            f"no '/', spaces or dots), got {value!r}"
+        )
+    return value
+
+
+def check_graph_matrix(value: object, name: str) -> np.ndarray:
+    """A non-empty 2-D graph (rows = children): a 0/1 matrix, returned as int8, or a matrix of
+    edge probabilities in ``[0, 1]``, returned as float64."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:  # ragged nested sequences
+        raise TypeError(
+            f"`{name}` must be a 2-D 0/1 or probability matrix, got {describe(value)}"
+        ) from err
+    if array.ndim != 2:
+        raise ValueError(
+            f"`{name}` must be a 2-D 0/1 or probability matrix, got shape {array.shape}"
+        )
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"`{name}` must hold numbers in [0, 1], got dtype {array.dtype}")
+    if 0 in array.shape:
+        raise ValueError(
+            f"`{name}` must have at least one row and one column, got shape {array.shape}"
+        )
+    if np.all((array == 0) | (array == 1)):
+        return array.astype(np.int8)
+    probs = array.astype(np.float64)
+    if not np.all(np.isfinite(probs)) or probs.min() < 0.0 or probs.max() > 1.0:
+        bad = np.unique(probs[~((probs >= 0.0) & (probs <= 1.0))])[:5]
+        raise ValueError(
+            f"`{name}` must contain 0/1 values or probabilities in [0, 1], got values such as {bad}"
+        )
+    return probs

@@ -1,6 +1,12 @@
 """A small numpy container for split data sets plus their ground-truth graphs.
 
-Array conventions (mechanism sparsity spec, §1.1 and §3):
+A :class:`Dataset` holds any named split arrays (one row per sample: the arrays of a split
+share their first dimension) and any named graphs (0/1 or probability matrices, rows are
+children, columns are parents), e.g. ``expression`` ``(n, 50)`` and ``perturbation`` ``(n, 5)``
+with a 50 x 50 ``gene_graph``. Names are letters, digits, ``_`` and ``-``.
+
+The mechanism-sparsity family (Lachapelle et al., arXiv 2401.04890, sections 3 and 8) gives
+some names a fixed meaning, checked on construction:
 
 - ``x``: float32 ``(n, T, n_obs)`` observations; T = 1 for action data, T = 2 for temporal data.
 - ``actions``: float32 ``(n, n_actions)``, absent when there are no actions.
@@ -9,8 +15,13 @@ Array conventions (mechanism sparsity spec, §1.1 and §3):
 - ``latent_graph``: int8 0/1 ``(n_latents, n_latents)``; entry ``[i, j] = 1`` iff
   ``z_j^{t-1} -> z_i^t`` (rows are children, columns are parents).
 
+:attr:`Dataset.n_obs`, :attr:`~Dataset.n_steps`, :attr:`~Dataset.n_actions` and
+:attr:`~Dataset.n_latents` are derived from these arrays; ``n_obs`` and ``n_steps`` raise a
+``ValueError`` naming ``x`` when it is absent.
+
 A data set is saved to one uncompressed ``.npz`` with keys ``<split>/<array>``, ``graph/<name>``,
-``name`` and ``info`` (a JSON string), so it loads without pickle and can be memory-mapped.
+``name`` and ``info`` (a JSON string), so it loads without pickle and can be memory-mapped
+(hence no split may be called ``graph``).
 """
 
 from __future__ import annotations
@@ -25,25 +36,46 @@ from pathlib import Path
 import numpy as np
 
 from latentgraph._atomic import atomic_write
-from latentgraph.data._checks import check_binary_matrix, check_path, check_text, describe
+from latentgraph.data._checks import (
+    check_binary_matrix,
+    check_graph_matrix,
+    check_path,
+    check_simple_name,
+    check_text,
+    describe,
+)
 
 __all__ = ["Dataset"]
 
+# names with a fixed meaning for the mechanism-sparsity family
 SPLIT_ARRAYS: tuple[str, ...] = ("x", "actions", "z")
 GRAPH_NAMES: tuple[str, ...] = ("action_graph", "latent_graph")
 FORMAT_VERSION = 1
+_GRAPH_PREFIX = "graph"
+_ARRAY_KINDS = "biufc"  # bool, integer, float, complex: savable without pickle
 _ZIP_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
 _ZIP_LOCAL_MAGIC = 0x04034B50
 
 
+def _layout(arrays: dict[str, np.ndarray]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``{array: (shape without the sample dimension, dtype)}``."""
+    return {key: (tuple(array.shape[1:]), array.dtype) for key, array in arrays.items()}
+
+
 @dataclass(eq=False, repr=False)
 class Dataset:
-    """Train/valid/test arrays, the true graphs that exist, and JSON-serialisable metadata.
+    """Train/valid/test arrays, named graphs, and JSON-serialisable metadata.
 
     Args:
         name: data set name, e.g. ``"action_sparsity_non_trivial"``.
-        splits: split name (``"train"``, ``"valid"``, ``"test"``) -> ``{"x", "actions"?, "z"?}``.
-        graphs: ``"action_graph"`` and/or ``"latent_graph"`` 0/1 matrices (stored as int8).
+        splits: split name (``"train"``, ``"valid"``, ``"test"``) -> ``{array name: array}``.
+            Every split holds the same array names; the arrays of a split share their first
+            dimension ``n`` (one row per sample), and an array has the same trailing shape and
+            dtype in every split. ``x``, ``actions`` and ``z`` must follow the conventions of
+            the module docstring; other arrays may have any numeric or bool dtype.
+        graphs: graph name -> matrix (rows = children). ``action_graph`` and ``latent_graph``
+            must be 0/1 and agree with ``actions`` and ``z``; other graphs may be 0/1 (stored
+            as int8) or probabilities in ``[0, 1]`` (stored as float64).
         info: JSON-serialisable metadata: ``kind`` (``"action"``, ``"temporal"``,
             ``"custom"``), seeds, split sizes, standardisation statistics, ...
 
@@ -56,6 +88,13 @@ class Dataset:
         >>> ds = Dataset("demo", {"train": {"x": x}})
         >>> ds.n_obs, ds.n_steps, ds.n_actions, ds.n_latents, ds.kind
         (3, 1, 0, None, 'custom')
+        >>> genes = Dataset(
+        ...     "genes",
+        ...     {"train": {"expression": np.zeros((6, 50)), "perturbation": np.zeros((6, 5))}},
+        ...     graphs={"gene_graph": np.eye(50)},
+        ... )
+        >>> genes.sizes, genes.array_names, genes.graphs["gene_graph"].dtype
+        ({'train': 6}, ('expression', 'perturbation'), dtype('int8'))
     """
 
     name: str
@@ -77,7 +116,7 @@ class Dataset:
                 "`splits` must be a non-empty dict split name -> arrays, "
                 f"got {describe(self.splits)}"
             )
-        reference: tuple | None = None
+        reference: tuple[str, dict] | None = None
         for split_name, arrays in self.splits.items():
             # keys become zip member names "<split>/<array>.npy", which end at a NUL
             if (
@@ -89,56 +128,93 @@ class Dataset:
                 raise ValueError(
                     f"`splits` keys must be non-empty str without '/' or NUL, got {split_name!r}"
                 )
+            if split_name == _GRAPH_PREFIX:
+                raise ValueError(
+                    f"`splits` key {_GRAPH_PREFIX!r} is reserved (the saved archive keeps the "
+                    f"graphs under '{_GRAPH_PREFIX}/'); rename the split"
+                )
             where = f"splits[{split_name!r}]"
             if not isinstance(arrays, dict):
                 raise TypeError(f"`{where}` must be a dict of arrays, got {describe(arrays)}")
-            unknown = sorted(set(arrays) - set(SPLIT_ARRAYS))
-            if unknown:
-                raise ValueError(f"`{where}` has unknown keys {unknown}; expected {SPLIT_ARRAYS}")
-            if "x" not in arrays:
-                raise ValueError(f"`{where}` must contain 'x'")
+            if not arrays:
+                raise ValueError(f"`{where}` must hold at least one array, got an empty dict")
             for key, array in arrays.items():
-                if not isinstance(array, np.ndarray) or array.dtype != np.float32:
-                    got = array.dtype if isinstance(array, np.ndarray) else describe(array)
-                    raise ValueError(f"`{where}[{key!r}]` must be a float32 ndarray, got {got}")
-            x = arrays["x"]
-            if x.ndim != 3:
-                raise ValueError(f"`{where}['x']` must have shape (n, T, n_obs), got {x.shape}")
-            n, n_steps, n_obs = x.shape
-            actions = arrays.get("actions")
-            if actions is not None and (actions.ndim != 2 or actions.shape[0] != n):
+                check_simple_name(key, f"{where}` key `{key!r}")
+                if key in SPLIT_ARRAYS:
+                    if not isinstance(array, np.ndarray) or array.dtype != np.float32:
+                        got = array.dtype if isinstance(array, np.ndarray) else describe(array)
+                        raise ValueError(f"`{where}[{key!r}]` must be a float32 ndarray, got {got}")
+                elif (
+                    not isinstance(array, np.ndarray)
+                    or array.dtype.kind not in _ARRAY_KINDS
+                    or array.ndim == 0
+                ):
+                    got = (
+                        f"dtype {array.dtype} and shape {array.shape}"
+                        if isinstance(array, np.ndarray)
+                        else describe(array)
+                    )
+                    raise ValueError(
+                        f"`{where}[{key!r}]` must be an ndarray of shape (n, ...) with a bool, "
+                        f"integer, float or complex dtype, got {got}"
+                    )
+            self._check_mechanism_arrays(arrays, where)
+            sizes = {key: int(array.shape[0]) for key, array in arrays.items()}
+            if len(set(sizes.values())) > 1:
                 raise ValueError(
-                    f"`{where}['actions']` must have shape (n={n}, n_actions), got {actions.shape}"
+                    f"`{where}` arrays must share their first dimension (one row per sample), "
+                    f"got {sizes}"
                 )
-            z = arrays.get("z")
-            if z is not None and (z.ndim != 3 or z.shape[:2] != (n, n_steps)):
-                raise ValueError(
-                    f"`{where}['z']` must have shape (n={n}, T={n_steps}, n_latents), got {z.shape}"
-                )
-            signature = (
-                n_steps,
-                n_obs,
-                None if actions is None else actions.shape[1],
-                None if z is None else z.shape[2],
-            )
+            layout = _layout(arrays)
             if reference is None:
-                reference = signature
-            elif signature != reference:
+                reference = (where, layout)
+                continue
+            first_where, first_layout = reference
+            if set(layout) != set(first_layout):
                 raise ValueError(
-                    "all splits must share (T, n_obs, n_actions, n_latents); "
-                    f"`{where}` has {signature}, an earlier split has {reference}"
+                    "all splits must hold the same arrays; "
+                    f"`{where}` has {sorted(layout)}, `{first_where}` has {sorted(first_layout)}"
                 )
+            for key, (shape, dtype) in layout.items():
+                if (shape, dtype) != first_layout[key]:
+                    raise ValueError(
+                        "all splits must share the trailing shape and dtype of each array; "
+                        f"`{where}[{key!r}]` has {shape} {dtype}, `{first_where}[{key!r}]` has "
+                        f"{first_layout[key][0]} {first_layout[key][1]}"
+                    )
+
+    @staticmethod
+    def _check_mechanism_arrays(arrays: dict[str, np.ndarray], where: str) -> None:
+        """Shapes of ``x`` ``(n, T, n_obs)``, ``actions`` ``(n, n_actions)`` and ``z``
+        ``(n, T, n_latents)``, each checked against ``x`` when it is present."""
+        x = arrays.get("x")
+        if x is not None and x.ndim != 3:
+            raise ValueError(f"`{where}['x']` must have shape (n, T, n_obs), got {x.shape}")
+        n = None if x is None else x.shape[0]
+        actions = arrays.get("actions")
+        if actions is not None and (actions.ndim != 2 or (n is not None and actions.shape[0] != n)):
+            raise ValueError(
+                f"`{where}['actions']` must have shape (n={n}, n_actions), got {actions.shape}"
+            )
+        z = arrays.get("z")
+        if z is not None and (z.ndim != 3 or (x is not None and z.shape[:2] != x.shape[:2])):
+            n_steps = None if x is None else x.shape[1]
+            raise ValueError(
+                f"`{where}['z']` must have shape (n={n}, T={n_steps}, n_latents), got {z.shape}"
+            )
 
     def _check_graphs(self) -> None:
         if not isinstance(self.graphs, dict):
             raise TypeError(f"`graphs` must be a dict, got {describe(self.graphs)}")
-        unknown = sorted(set(self.graphs) - set(GRAPH_NAMES))
-        if unknown:
-            raise ValueError(f"`graphs` has unknown keys {unknown}; expected some of {GRAPH_NAMES}")
-        self.graphs = {
-            key: check_binary_matrix(value, f"graphs[{key!r}]")
-            for key, value in self.graphs.items()
-        }
+        checked: dict[str, np.ndarray] = {}
+        for key, value in self.graphs.items():
+            check_simple_name(key, f"graphs` key `{key!r}")
+            where = f"graphs[{key!r}]"
+            mechanism = key in GRAPH_NAMES
+            checked[key] = (
+                check_binary_matrix(value, where) if mechanism else check_graph_matrix(value, where)
+            )
+        self.graphs = checked
         first = next(iter(self.splits.values()))
         z_latents = first["z"].shape[2] if "z" in first else None
         n_actions = first["actions"].shape[1] if "actions" in first else None
@@ -171,6 +247,27 @@ class Dataset:
     def _first(self) -> dict[str, np.ndarray]:
         return next(iter(self.splits.values()))
 
+    def _x(self, needed_by: str) -> np.ndarray:
+        x = self._first.get("x")
+        if x is None:
+            raise ValueError(
+                f"`{needed_by}` needs the split array 'x' of shape (n, T, n_obs); data set "
+                f"{self.name!r} has arrays {list(self.array_names)}"
+            )
+        return x
+
+    @property
+    def array_names(self) -> tuple[str, ...]:
+        """Names of the arrays every split holds, in the order of the first split."""
+        return tuple(self._first)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Rows (samples) per split."""
+        return {
+            name: int(next(iter(arrays.values())).shape[0]) for name, arrays in self.splits.items()
+        }
+
     @property
     def n_latents(self) -> int | None:
         """Number of latents, from ``z`` or the graphs; None if unknown."""
@@ -183,8 +280,8 @@ class Dataset:
 
     @property
     def n_obs(self) -> int:
-        """Observed dimension ``d_x``."""
-        return int(self._first["x"].shape[2])
+        """Observed dimension ``d_x`` (needs ``x``)."""
+        return int(self._x("n_obs").shape[2])
 
     @property
     def n_actions(self) -> int:
@@ -194,8 +291,9 @@ class Dataset:
 
     @property
     def n_steps(self) -> int:
-        """Sequence length T (1 for action data, 2 for one-transition temporal data)."""
-        return int(self._first["x"].shape[1])
+        """Sequence length T (1 for action data, 2 for one-transition temporal data; needs
+        ``x``)."""
+        return int(self._x("n_steps").shape[1])
 
     @property
     def kind(self) -> str:
@@ -209,9 +307,14 @@ class Dataset:
         return self.splits[split]
 
     def __repr__(self) -> str:
-        sizes = {name: int(arrays["x"].shape[0]) for name, arrays in self.splits.items()}
+        if "x" not in self._first:
+            shapes = {key: tuple(array.shape[1:]) for key, array in self._first.items()}
+            return (
+                f"Dataset(name={self.name!r}, kind={self.kind!r}, sizes={self.sizes}, "
+                f"arrays={shapes}, graphs={sorted(self.graphs)})"
+            )
         return (
-            f"Dataset(name={self.name!r}, kind={self.kind!r}, sizes={sizes}, "
+            f"Dataset(name={self.name!r}, kind={self.kind!r}, sizes={self.sizes}, "
             f"n_steps={self.n_steps}, n_obs={self.n_obs}, n_actions={self.n_actions}, "
             f"n_latents={self.n_latents}, graphs={sorted(self.graphs)})"
         )
@@ -298,15 +401,15 @@ class Dataset:
         graphs: dict[str, np.ndarray] = {}
         for key, array in big.items():
             prefix, _, leaf = key.partition("/")
-            if prefix == "graph" and leaf in GRAPH_NAMES:
-                graphs[leaf] = np.asarray(array)
-            elif leaf in SPLIT_ARRAYS and prefix:
-                splits.setdefault(prefix, {})[leaf] = array
-            else:
+            if not prefix or not leaf or "/" in leaf:
                 raise ValueError(
                     f"`path` {str(path)!r} has unexpected key {key!r}; expected "
-                    "'<split>/x|actions|z' or 'graph/action_graph|latent_graph'"
+                    f"'<split>/<array>' or '{_GRAPH_PREFIX}/<graph>'"
                 )
+            if prefix == _GRAPH_PREFIX:
+                graphs[leaf] = np.asarray(array)
+            else:
+                splits.setdefault(prefix, {})[leaf] = array
         return cls(name=str(small["name"]), splits=splits, graphs=graphs, info=info)
 
 
