@@ -1,4 +1,4 @@
-"""The lightweight convolutional VAE backbone (spec Sec. 2.8 ``simple64bn``, Sec. 4.1).
+"""The lightweight convolutional VAE backbone (``simple64bn``, ``docs/context_module.md#backbones``).
 
 :class:`ConvEncoder` maps images ``(B, C, H, W)`` in ``[0, 1]`` to a feature ``h (B, hidden)``;
 :class:`ConvDecoder` maps a decoder input ``d (B, decode_dim)`` to per-pixel Bernoulli logits
@@ -6,7 +6,7 @@
 the spatial size; ``log2(image_size / 4)`` of them go between the image and a 4x4 map. Each
 hidden convolution is followed by ReLU then the per-sample normalisation (GroupNorm; the
 reference's BatchNorm, which would leak the context through batch statistics in mixed-context
-batches, P4, is the option ``norm="batch"`` for single-context batches).
+batches, ``docs/context_module.md#batch-statistics-leak``, is the option ``norm="batch"`` for single-context batches).
 """
 
 from __future__ import annotations

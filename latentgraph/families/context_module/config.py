@@ -1,14 +1,16 @@
 """Configuration of the context-module family (backend-neutral).
 
 Markham et al., "Intervening to Learn and Compose Causally Disentangled Representations"
-(arXiv 2507.04754; spec Sec. 2, 4.1). A VAE is a convolutional *backbone* (encoder and decoder,
+(Markham et al., 2025, arXiv 2507.04754; ``docs/context_module.md#model`` and
+``docs/context_module.md#training``). A VAE is a convolutional *backbone* (encoder and decoder,
 :class:`BackboneSizes`) and, between the latent and the decoder, optionally the *context module*
 (:class:`ModuleSizes`; ``None`` gives the plain VAE of the base variants).
 
 Two presets:
 
-- :func:`official_config`: the spec's lightweight ``simple64bn`` network (64x64x3, conv
-  32-64-128-256, hidden 128, decode_dim 128) and the ``2.32.8`` module (spec Sec. 2.8, 4.1).
+- :func:`official_config`: the paper's lightweight ``simple64bn`` network (64x64x3, conv
+  32-64-128-256, hidden 128, decode_dim 128) and the ``2.32.8`` module
+  (``docs/context_module.md#backbones``).
 - :func:`cpu_config`: a network sized for 2 CPU cores at 32x32 (conv 16-32-64, hidden 64,
   decode_dim 64, module ``2.16.4``).
 """
@@ -39,7 +41,7 @@ def _choice(value, options: tuple, name: str) -> None:
 
 @dataclass(frozen=True)
 class BackboneSizes:
-    """The convolutional VAE around the latent (spec Sec. 2.8, ``simple64bn`` family).
+    """The convolutional VAE around the latent (``docs/context_module.md#backbones``, ``simple64bn`` family).
 
     Encoder: ``len(conv_channels)`` convolutions (kernel 4, stride 2, padding 1), each followed
     by ReLU and ``norm``, taking ``image_size`` down to 4; flatten; ``Linear -> hidden``, ReLU.
@@ -56,7 +58,7 @@ class BackboneSizes:
             a plain VAE).
         norm: ``"group"`` (GroupNorm, per sample; default), ``"none"`` or ``"batch"``: the
             reference's BatchNorm, offered only for fits with single-context batches (the
-            reference option of P4; with mixed-context batches its statistics would leak the
+            reference option of ``docs/context_module.md#batch-statistics-leak``; with mixed-context batches its statistics would leak the
             context, and in any case training normalises per context while evaluation uses
             running statistics pooled over contexts).
     """
@@ -85,7 +87,8 @@ class BackboneSizes:
 
 @dataclass(frozen=True)
 class ModuleSizes:
-    """The context module's shape and semantics options (spec Sec. 2.2, 9).
+    """The context module's shape and semantics options (``docs/context_module.md#model`` and
+    "Where we differ from the original code and why" there).
 
     Attributes:
         block_in: ``a``, the latent width per concept (z has ``K * a`` entries).
@@ -93,16 +96,19 @@ class ModuleSizes:
             ``K * b``).
         depth: ``L``, the number of widths ``int(linspace(a, b, L))`` of the expressive layer.
         norm: ``"layer"`` (default; a per-sample LayerNorm over each concept block, where the
-            reference has BatchNorm, which leaks the context through batch statistics, P4) or
-            ``"none"``. On quad_causal at 32x32 (cpu network, 3000 steps, one seed) the
-            LayerNorm lowered the concept SWD from 0.33 to 0.22. ``"batch"``: the reference's
-            BatchNorm over the ``K w`` features, only with single-context batches (P4).
+            reference has BatchNorm, which leaks the context through batch statistics,
+            ``docs/context_module.md#batch-statistics-leak``) or
+            ``"none"``. The LayerNorm keeps each concept block on a common scale without
+            looking at other samples (its measured effect is in BENCHMARKS.md). ``"batch"``:
+            the reference's
+            BatchNorm over the ``K w`` features, only with single-context batches.
         obs_noise_mask: ``"block"`` (default; the noise layer is block-diagonal in every context)
             or ``"dense"`` (the reference: the observational context uses the full ``P^obs``,
-            P1).
+            ``docs/context_module.md#obs-noise-layer-mixes-blocks``).
         compose: default semantics of multi-target contexts in the causal layer:
-            ``"reference"`` (Sec. 2.2 rule table) or ``"joint_perfect"`` (every incoming block
-            of every target cut, P2); identical for ``|T| <= 1``.
+            ``"reference"`` (the rule table of ``docs/context_module.md#causal-layer``) or ``"joint_perfect"`` (every incoming block
+            of every target cut, ``docs/context_module.md#approximate-intervention-semantics``);
+            identical for ``|T| <= 1``.
         effect_sign: ``"clamp01"`` (the reference: total effects projected to ``[0, 1]`` after
             every step) or ``"free"``.
     """
@@ -127,7 +133,7 @@ class ModuleSizes:
         _choice(self.effect_sign, EFFECT_SIGNS, "effect_sign")
 
     def widths(self) -> tuple[int, ...]:
-        """``int(linspace(a, b, L))`` truncated toward zero (spec Sec. 2.2, layer 2).
+        """``int(linspace(a, b, L))`` truncated toward zero (``docs/context_module.md#expressive-layer``).
 
         >>> ModuleSizes(block_in=16, block_out=8, depth=4).widths()
         (16, 13, 10, 8)
@@ -146,10 +152,10 @@ class ContextModuleConfig:
         n_concepts: ``K``, concepts (blocks) that contexts can target.
         backbone: :class:`BackboneSizes`.
         module: :class:`ModuleSizes`, or ``None`` for the plain VAE of the base variants
-            (latent width ``decode_dim``, spec Sec. 2.6).
+            (latent width ``decode_dim``, ``docs/context_module.md#variants``).
         beta: weight of the KL term (1 in the paper's main results).
         group_lasso: ``lambda_g`` per sample: weight of ``sum_rs ||E_T[r, s]||_F`` (the
-            reference's per-micro-batch value divided by 64, P20).
+            reference's per-micro-batch value divided by 64, ``docs/context_module.md#penalty-scale``).
         l2: ``lambda_2`` per sample: weight of ``||E_T||_F``.
     """
 
@@ -199,8 +205,9 @@ class ContextModuleConfig:
     ) -> ContextModuleConfig:
         """The same network with other normalisations (``None``: keep that part's).
 
-        ``with_norms("batch", "batch")`` is the reference's BatchNorm everywhere (P4), to be
-        trained with ``batching="single-context"``. On quad_causal at 32x32 (15k steps, two
+        ``with_norms("batch", "batch")`` is the reference's BatchNorm everywhere
+        (``docs/context_module.md#batch-statistics-leak``), to be trained with
+        ``batching="single-context"``. On quad_causal at 32x32 (15k steps, two
         seeds; BENCHMARKS.md) it gives the module its measured gain over base pooled, which the
         per-sample default does not, at the cost of a worse reconstruction.
         """
@@ -240,7 +247,8 @@ class ContextModuleConfig:
 def official_config(
     n_concepts: int, *, image_size: int = 64, channels: int = 3, **module_options
 ) -> ContextModuleConfig:
-    """The spec's network: ``simple64bn``-style backbone and the ``2.32.8`` module (Sec. 4.1).
+    """The paper's network: ``simple64bn``-style backbone and the ``2.32.8`` module
+    (``docs/context_module.md#training``).
 
     At ``image_size=32`` the first convolution is dropped (32-64-128... becomes 64-128-256).
     """

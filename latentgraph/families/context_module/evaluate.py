@@ -1,25 +1,29 @@
-"""Evaluation of a fitted context-module VAE (spec Sec. 6, pitfalls P5-P8).
+"""Evaluation of a fitted context-module VAE (``docs/context_module.md#metrics``).
 
-- **Concept learning** (Sec. 6.2): per training context, the sliced Wasserstein distance in pixel
+The clean protocol and its reference counterpart are described in
+``docs/context_module.md#fixed-evaluation-samples`` through
+``docs/context_module.md#reconstruction-metric``.
+
+- **Concept learning** (``docs/context_module.md#concept-and-composition-scores``): per training context, the sliced Wasserstein distance in pixel
   space between held-out images of the context and as many images generated with its targets;
   ``swd_concept`` is the mean over obs and the single-target contexts.
-- **Composition** (Sec. 6.3): the same for held-out multi-target contexts never trained on;
+- **Composition**: the same for held-out multi-target contexts never trained on;
   ``swd_composition`` is their mean (under the model's ``compose`` semantics; with labels, also
-  ``swd_composition_<other mode>``, P2).
-- **Reconstruction** (Sec. 6.4, P8): the negative ELBO per image on held-out images of the
+  ``swd_composition_<other mode>``, ``docs/context_module.md#approximate-intervention-semantics``).
+- **Reconstruction** (``docs/context_module.md#reconstruction-metric``): the negative ELBO per image on held-out images of the
   training contexts (``recon_nats``) and of the composition contexts (``recon_nats_ood``), as
   bits per dimension (``recon_bpd``: divided by ``H W C ln 2``) and as the reference's figure
   (``elbo_bpd_ref``: divided by ``H W ln 2``).
-- **Graph** (Sec. 2.7): the maximal DAG read out of the causal layer, against the true concept
+- **Graph** (``docs/context_module.md#graph-read-out``): the maximal DAG read out of the causal layer, against the true concept
   graph (``graph_shd``), for variants with a module and labels.
-- **Concepts** (beyond the paper, P9): ``concept_r2``, the held-out R^2 of each true concept
+- **Concepts** (``docs/context_module.md#beyond-the-paper``): ``concept_r2``, the held-out R^2 of each true concept
   regressed (linearly) on its learned block ``c_k`` of the encoded images, routed as
   observational so that the block is a function of the image alone (routing by the label
   would hand the context, and so much of an intervened concept's value, to the regression).
 
-Clean protocol by default: the real images are a seeded subset drawn without replacement (P7),
-every context's generations come from their own derived seeds (P5), and the SWD projections are
-seeded and shared by all contexts (P6).
+Clean protocol by default: the real images are a seeded subset drawn without replacement,
+every context's generations come from their own derived seeds, and the SWD projections are
+seeded and shared by all contexts.
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ class Evaluation:
 
 def learned_concept_scores(fitted: FittedContextModule) -> np.ndarray | None:
     """Edge scores ``min(blockavg Q^obs, blockavg Q^ivn)`` with a zero diagonal, ``(K, K)``
-    (spec Sec. 2.7, rows children); ``None`` without a module."""
+    (``docs/context_module.md#graph-read-out``, rows children); ``None`` without a module."""
     if fitted.vae.head is None:
         return None
     causal = fitted.vae.head.causal
@@ -160,7 +164,8 @@ def negative_elbo(
 
 
 def _subset(n: int, size: int, seed: int) -> np.ndarray:
-    """A seeded subset of ``range(n)`` without replacement, sorted (P7)."""
+    """A seeded subset of ``range(n)`` without replacement, sorted
+    (``docs/context_module.md#holdout-drawn-with-replacement``)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, n]))
     return np.sort(rng.choice(n, size=min(size, n), replace=False))
 
@@ -190,10 +195,10 @@ def evaluate(
         true_graph: the true ``(K, K)`` concept graph (rows children) for ``graph_shd``.
         concept_names: node names of the concept graph.
         concept_truth: labelled images with true concepts for ``concept_r2`` (module variants).
-        protocol: ``"clean"`` (the module docstring) or ``"reference"`` (spec Sec. 12, for
-            like-for-like comparisons with its tables): real images drawn *with* replacement
-            (P7), the 64 generations re-seeded to 0 for every batch and context (P5), and new
-            SWD projections for every context (P6).
+        protocol: ``"clean"`` (the module docstring) or ``"reference"`` (for like-for-like
+            comparisons with the paper's tables): real images drawn *with* replacement, the 64
+            generations re-seeded to 0 for every batch and context, and new SWD projections
+            for every context.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")

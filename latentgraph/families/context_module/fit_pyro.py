@@ -3,17 +3,17 @@
 Images ``(n, H, W, C)`` uint8 and per-sample target masks ``(n, K)`` in, a fitted model and its
 history out; the dataset is not known here (the run folder and the command line adapt datasets
 to these arrays). Training uses :func:`latentgraph.inference.svi_torch.train` with
-:class:`ContextModuleObjective`: the negative ELBO per image (analytic KL, spec Sec. 2.4, 10),
+:class:`ContextModuleObjective`: the negative ELBO per image (analytic KL, ``docs/context_module.md#objective``),
 the optional per-sample penalties on ``E_T``, and the projection of the causal weights to
-``[0, 1]`` after every optimiser step (P3, P19). Minibatches mix contexts by default
+``[0, 1]`` after every optimiser step (``docs/context_module.md#clamp-timing``). Minibatches mix contexts by default
 (``batching="mixed"``); the per-sample routing makes that equivalent to the reference's
-single-context micro-batches (Sec. 2.3). ``batching="single-context"`` draws every minibatch from
+single-context micro-batches (``docs/context_module.md#per-sample-form``). ``batching="single-context"`` draws every minibatch from
 one context, as the reference does; it is required by the reference's BatchNorm
 (``norm="batch"`` in the backbone or the module), whose per-context batch statistics are part of
-that reference behaviour (P4).
+that reference behaviour (``docs/context_module.md#batch-statistics-leak``).
 
 Fine-tune variants (``cm-frozen``, ``cm-finetune``) load the encoder trunk and the decoder of a
-*base pooled* run folder; the latent heads and the module start from scratch (spec Sec. 2.6).
+*base pooled* run folder; the latent heads and the module start from scratch (``docs/context_module.md#variants``).
 """
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ def check_fit_arguments(
     if config.uses_batch_norm and batching != "single-context":
         raise ValueError(
             "norm 'batch' (the reference's BatchNorm) needs batching='single-context': in "
-            "mixed-context batches its statistics leak the context (P4)"
+            "mixed-context batches its statistics leak the context "
+            "(docs/context_module.md#batch-statistics-leak)"
         )
     masks = np.asarray(targets).astype(bool)
     if variant.obs_only:

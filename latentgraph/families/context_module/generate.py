@@ -1,11 +1,11 @@
-"""Generation from any context, seen or unseen (spec Sec. 2.5, pitfall P5).
+"""Generation from any context, seen or unseen (``docs/context_module.md#generation-and-composition``).
 
 Draw ``z ~ N(0, I)``, pick a target set ``T`` (``{}`` for obs, ``{k}`` for a training context,
 ``{k, l, ...}`` for a composition never seen in training) and run the model: the images are the
 decoder's Bernoulli means. Every batch draws its noise from its own seed, derived from
 ``(seed, target set, batch index)``: the same call gives the same images (seeded), and different
 contexts and batches never reuse noise (fresh samples, unlike the reference's re-seeding to 0
-for every batch, P5). The global torch RNG is left as it was.
+for every batch, ``docs/context_module.md#fixed-evaluation-samples``). The global torch RNG is left as it was.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def generate_reference(
     compose: str | None = None,
     batch_size: int = 64,
 ) -> np.ndarray:
-    """The reference's evaluation draws (pitfall P5), for like-for-like comparisons only: the
+    """The reference's evaluation draws (``docs/context_module.md#fixed-evaluation-samples``), for like-for-like comparisons only: the
     torch RNG is re-seeded to 0 before every batch of 64, so there are only 64 distinct noise
     vectors, the same in every context, repeated up to ``n_samples`` images."""
     mask = target_mask(targets, vae.config.n_concepts)

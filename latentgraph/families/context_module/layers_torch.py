@@ -1,10 +1,11 @@
 """The four layers of the context module as torch modules (Markham et al., arXiv 2507.04754).
 
-Spec Sec. 2.2 and its per-sample vectorised form, Sec. 2.3. Every layer takes the latent (or the
+``docs/context_module.md#model`` and its per-sample vectorised form,
+``docs/context_module.md#per-sample-form``. Every layer takes the latent (or the
 previous layer's output) and a per-sample *target mask* ``targets`` of shape ``(batch, K)``
 (``targets[i, k]`` true iff concept ``k`` is intervened on in sample ``i``'s context), so one
 batch may mix contexts. No layer uses batch statistics: a sample's output depends on that sample
-alone (pitfall P4).
+alone (``docs/context_module.md#batch-statistics-leak``).
 
 Notation: ``K`` concepts, ``a`` latent width per concept, ``b`` concept width; ``t_bar_n`` is the
 target mask expanded to ``K * n`` entries (each ``t_k`` repeated ``n`` times); ``D_n`` is the
@@ -59,13 +60,15 @@ def check_targets(targets: torch.Tensor, batch: int, n_concepts: int) -> None:
 
 
 class NoiseLayer(nn.Module):
-    """Layer 1: the intervenable noise layer, ``z (B, K a) -> u (B, K a)`` (spec Sec. 2.2, 2.3).
+    """Layer 1: the intervenable noise layer, ``z (B, K a) -> u (B, K a)``
+    (``docs/context_module.md#intervenable-noise-layer``).
 
     .. math::
         u_k = \\mathrm{GELU}\\big((t_k P^{ivn}[k,k] + (1 - t_k) P^{obs}[k,k])\\, z_k
               + \\mathrm{bias}_k\\big)
 
-    With ``obs_mask="dense"`` (the reference, P1) samples with no target use the full ``P^obs``
+    With ``obs_mask="dense"`` (the reference,
+    ``docs/context_module.md#obs-noise-layer-mixes-blocks``) samples with no target use the full ``P^obs``
     instead, mixing concept blocks: ``u = GELU(P^obs z + bias)``. Weights are initialised
     ``U(+-1/sqrt(a))``; only their diagonal blocks are used in the block form.
     """
@@ -99,7 +102,8 @@ class NoiseLayer(nn.Module):
 
 class BlockLayerNorm(nn.Module):
     """LayerNorm over each concept block of one sample, ``(B, K, w) -> (B, K, w)``, with a
-    per-block, per-feature affine map. Uses no statistics of other samples (P4)."""
+    per-block, per-feature affine map. Uses no statistics of other samples
+    (``docs/context_module.md#batch-statistics-leak``)."""
 
     def __init__(self, n_concepts: int, width: int, eps: float = 1e-5):
         super().__init__()
@@ -130,13 +134,14 @@ def _block_norm(kind: str, n_blocks: int, width: int) -> nn.Module:
 
 
 class ExpressiveLayer(nn.Module):
-    """Layer 2: one MLP per concept, ``u (B, K a) -> eps (B, K b)`` (spec Sec. 2.2, layer 2).
+    """Layer 2: one MLP per concept, ``u (B, K a) -> eps (B, K b)``
+    (``docs/context_module.md#expressive-layer``).
 
     For the widths ``w = int(linspace(a, b, L))`` each step is a block-diagonal map
     ``w_l -> w_{l+1}`` per concept (``U(+-1/sqrt(w_l))``), an optional normalisation and GELU.
     No weight connects two concepts. ``norm``: ``"layer"`` (per-block LayerNorm), ``"none"`` or
     ``"batch"`` (the reference's BatchNorm1d over the ``K w`` features; batch statistics, so
-    only for single-context batches, P4).
+    only for single-context batches, ``docs/context_module.md#batch-statistics-leak``).
     """
 
     def __init__(self, n_concepts: int, widths: tuple[int, ...], *, norm: str = "layer"):
@@ -158,7 +163,9 @@ class ExpressiveLayer(nn.Module):
 
 
 class CausalLayer(nn.Module):
-    """Layer 3: the causal layer, ``eps (B, K b) -> c (B, K b)`` (spec Sec. 2.2, 2.3, P2, P3).
+    """Layer 3: the causal layer, ``eps (B, K b) -> c (B, K b)``
+    (``docs/context_module.md#causal-layer``,
+    ``docs/context_module.md#approximate-intervention-semantics``).
 
     Effective total-effect matrices ``E^x = I + Q^x * (1 - D_b)`` for ``x in {obs, ivn}``: every
     diagonal block is ``I_b``. For a context ``T`` the block ``E_T[r, s]`` is ``E^ivn[r, s]``
@@ -174,7 +181,7 @@ class CausalLayer(nn.Module):
                  + \\mathrm{bias}
 
     With ``effect_sign="clamp01"`` the raw ``Q`` start inside ``[0, 1]``
-    (``U(0, 1/sqrt((K-1) b))``, P3) and :meth:`project_` clamps them after every optimiser step.
+    (``U(0, 1/sqrt((K-1) b))``, ``docs/context_module.md#negative-initial-causal-weights``) and :meth:`project_` clamps them after every optimiser step.
     """
 
     def __init__(
@@ -249,7 +256,7 @@ class CausalLayer(nn.Module):
         self, targets: torch.Tensor, *, group_lasso: float = 0.0, l2: float = 0.0
     ) -> torch.Tensor:
         """Per-sample ``lambda_g sum_rs ||E_T[r, s]||_F + lambda_2 ||E_T||_F``, ``(B,)``
-        (spec Sec. 2.4; the identity diagonal blocks add the constant ``sqrt(b)`` each)."""
+        (``docs/context_module.md#objective``; the identity diagonal blocks add the constant ``sqrt(b)`` each)."""
         if group_lasso == 0 and l2 == 0:
             return targets.new_zeros(targets.shape[0], dtype=self.weight_obs.dtype)
         effects = self.context_effects(targets)
@@ -267,7 +274,7 @@ class CausalLayer(nn.Module):
     @torch.no_grad()
     def concept_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Block means of ``Q^obs`` and ``Q^ivn`` off the diagonal, two ``(K, K)`` matrices
-        (``[r, s]``: effect of concept ``s`` on concept ``r``; spec Sec. 2.7 step 1)."""
+        (``[r, s]``: effect of concept ``s`` on concept ``r``; ``docs/context_module.md#graph-read-out``, step 1)."""
         k, b = self.n_concepts, self.block
         out = []
         for weight in (self.weight_obs, self.weight_ivn):

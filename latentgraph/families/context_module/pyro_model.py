@@ -1,4 +1,6 @@
-"""The context-module VAE as a Pyro program (Markham et al., arXiv 2507.04754; spec Sec. 2, 10).
+"""The context-module VAE as a Pyro program (Markham et al., arXiv 2507.04754).
+
+``docs/context_module.md#model`` and ``docs/context_module.md#objective``.
 
 Generative model for an image ``x`` from a context with target mask ``t`` (``t_k = 1`` iff
 concept ``k`` is intervened on):
@@ -9,14 +11,14 @@ concept ``k`` is intervened on):
     x &\\sim \\prod_{\\text{pixels, channels}} \\mathrm{Bernoulli}(\\sigma(\\mathrm{dec}(d)))
 
 observed at continuous ``x in [0, 1]``, so ``-log p(x | z)`` is the summed binary cross-entropy
-of the reference (spec Sec. 2.4; not a normalised density). The guide is the amortised encoder
+of the reference (not a normalised density). The guide is the amortised encoder
 ``q(z | x) = N(mu(x), diag sigma^2(x))`` (log-variance head), which does not see the context.
 Both ``z`` sites are scaled by ``beta``; with an analytic-KL mean-field ELBO the loss is
 ``BCE + beta * KL(q || N(0, I))`` per image.
 
 The context enters only as the ``targets`` argument routed through the module's masks, so
-contexts can be mixed within a batch (Sec. 2.3) and any target set, seen or not, can be
-generated (composition, Sec. 2.5).
+contexts can be mixed within a batch (``docs/context_module.md#per-sample-form``) and any target set, seen or not, can be
+generated (``docs/context_module.md#generation-and-composition``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The method variants of the context-module family (spec Sec. 2.6, P14).
+"""The method variants of the context-module family (``docs/context_module.md#variants``,
+``docs/context_module.md#variant-naming``).
 
 A variant is a composition of pieces, not a flag inside the model: which head sits between the
 latent and the decoder (the context module or nothing), whether samples are routed by their

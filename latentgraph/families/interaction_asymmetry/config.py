@@ -1,9 +1,11 @@
 """Configuration of the regularised Transformer VAE (Brady et al. 2025, arXiv 2411.07784).
 
 Backend-neutral dataclasses. :func:`official_config` holds the official Sprites sizes and
-weights (spec Sec. 2.1-2.5; encoder 0.37 M and decoder 2.98 M parameters at 64x64);
+weights (``docs/interaction_asymmetry.md#model``; encoder 0.37 M and decoder 2.98 M
+parameters at 64x64);
 :func:`cpu_config` is a 32x32 model sized for a 2-core CPU. Every value the official code
-hard-codes (spec Sec. 9, quirks 1, 7, 8, 18) is a named field here, so every ablation
+hard-codes (``docs/interaction_asymmetry.md#hard-coded-overrides``,
+``docs/interaction_asymmetry.md#magic-numbers``) is a named field here, so every ablation
 (``alpha = 0``, ``beta = 0``, both) is a setting of the same program.
 """
 
@@ -31,7 +33,7 @@ def _check_number(value, name: str, *, positive: bool = False) -> None:
 
 @dataclass(frozen=True)
 class EncoderSizes:
-    """The slot encoder (spec Sec. 2.2). Its width is ``2 * slot_dim`` (it outputs ``[mu, s]``).
+    """The slot encoder (``docs/interaction_asymmetry.md#encoder``). Its width is ``2 * slot_dim`` (it outputs ``[mu, s]``).
 
     Attributes:
         cnn_channels: width ``C`` of the four 5x5 full-resolution convolutions.
@@ -53,7 +55,7 @@ class EncoderSizes:
 
 @dataclass(frozen=True)
 class DecoderSizes:
-    """The cross-attention decoder (spec Sec. 2.4).
+    """The cross-attention decoder (``docs/interaction_asymmetry.md#decoder``).
 
     Attributes:
         slot_width: width of the projected slots, keys and values (516; ``n_heads`` must divide
@@ -104,7 +106,7 @@ class DecoderSizes:
 class InteractionAsymmetryConfig:
     """Everything that defines one regularised Transformer VAE and its loss.
 
-    Loss per image (spec Sec. 2.5), averaged over the batch:
+    Loss per image (``docs/interaction_asymmetry.md#objective``), averaged over the batch:
 
     .. math:: \\sigma \\sum_{p,c} (x - \\hat x)^2 + \\beta\\, \\mathrm{KL}(q(z \\mid x) \\| N(0, I))
               + \\alpha_t L_{\\text{int}}
@@ -114,16 +116,19 @@ class InteractionAsymmetryConfig:
         n_slots: ``K`` (objects + background; 5 for 2-4-object Sprites).
         slot_dim: ``d``, the latent dimension per slot (32 official).
         encoder, decoder: network sizes.
-        sigma: reconstruction weight on the *sum* of squared errors (quirk 9, reproduced).
+        sigma: reconstruction weight on the *sum* of squared errors (reproduced,
+            ``docs/interaction_asymmetry.md#summed-reconstruction-error``).
             ``None`` takes the official 5.0 rescaled to the image size,
             ``5 * 64**2 / image_size**2``, so that the sum over fewer pixels keeps the official
             balance against the KL (20 at 32x32) *(derived)*.
         beta: KL weight (0.05); 0 is the "no capacity penalty" ablation.
         alpha: final interaction weight (0.05); 0 is the "no interaction penalty" ablation.
         alpha_warmup_steps: ``alpha_t`` ramps linearly from 0 to ``alpha`` over these steps.
-        posterior_scale_factor: posterior std is ``factor * exp(s)`` (0.5, quirk 8, reproduced).
+        posterior_scale_factor: posterior std is ``factor * exp(s)`` (0.5, reproduced,
+            ``docs/interaction_asymmetry.md#posterior-scale``).
         attention_scale: ``"width"``: logits scaled by the model width to the -1/2 (``2d`` in
-            the encoder, ``query_width`` in the decoder; quirk 7, the official default) or
+            the encoder, ``query_width`` in the decoder; the official default,
+            ``docs/interaction_asymmetry.md#attention-logit-scale``) or
             ``"head_dim"``: by the head dimension to the -1/2 (standard).
     """
 
@@ -185,7 +190,8 @@ class InteractionAsymmetryConfig:
     @property
     def observation_scale(self) -> float:
         """Std of the Gaussian likelihood equivalent to ``sigma * SSE``: ``(2 sigma)^(-1/2)``
-        (spec Sec. 2.8): 0.316 for ``sigma = 5``."""
+        (``docs/interaction_asymmetry.md#pyro-and-numpyro-formulation``): 0.316 for
+        ``sigma = 5``."""
         return (2.0 * self.reconstruction_weight) ** -0.5
 
     @property
@@ -213,7 +219,7 @@ class InteractionAsymmetryConfig:
 
 
 def official_config(image_size: int = OFFICIAL_IMAGE_SIZE, **changes) -> InteractionAsymmetryConfig:
-    """The official Sprites model (spec Sec. 2.1): K = 5, d = 32, C = 32, 5x4 encoder layers,
+    """The official Sprites model (``docs/interaction_asymmetry.md#model``): K = 5, d = 32, C = 32, 5x4 encoder layers,
     516/180-wide decoder with 2 layers of 12 heads, sigma = 5, beta = alpha = 0.05."""
     return InteractionAsymmetryConfig(image_size=image_size, **changes)
 

@@ -1,6 +1,6 @@
 """The cross-attention decoder of the regularised Transformer VAE (PyTorch).
 
-Brady et al. (2025, arXiv 2411.07784), spec Sec. 2.4. Slots ``z`` (``B x K x d``) are projected
+Brady et al. (2024, arXiv 2411.07784); ``docs/interaction_asymmetry.md#decoder``. Slots ``z`` (``B x K x d``) are projected
 by an MLP ``d -> 4 w -> w`` (``w = slot_width``, 516). Every pixel ``p`` has a query from
 Fourier features of its normalised ``(row, col)`` through an MLP (``-> q = query_width``, 180),
 the same for every image. ``n_layers`` pre-LN layers follow, each
@@ -13,7 +13,8 @@ the same for every image. ``n_layers`` pre-LN layers follow, each
 
 with the softmax over the ``K`` slots and no attention among pixels, so each pixel is decoded
 on its own given the slots; a final LayerNorm and an MLP ``q -> q -> q -> 3`` give RGB (no
-squashing). ``s`` is ``q**-0.5`` (quirk 7, official) or the head dimension to the -1/2.
+squashing). ``s`` is ``q**-0.5`` (official, ``docs/interaction_asymmetry.md#attention-logit-scale``) or
+the head dimension to the -1/2.
 
 The decoder returns its attention weights ``A``, shape ``(B, L, H, P, K)``, for the
 interaction penalty (:mod:`latentgraph.models.interaction_penalty_torch`), functionally (never
@@ -30,7 +31,7 @@ stored on the module). Three exact formulations of the attention (``attention=``
 
 ``pixels`` selects the pixels to decode (indices into the row-major ``H W`` grid), either one
 index set for the batch ``(m,)`` or one per image ``(B, m)``: the decoder is per-pixel, so a
-random subset gives an unbiased estimate of any per-pixel mean (spec Sec. 2.4).
+random subset gives an unbiased estimate of any per-pixel mean.
 """
 
 from __future__ import annotations

@@ -1,21 +1,23 @@
 """The slot encoder of the regularised Transformer VAE: the amortised guide's network (PyTorch).
 
-Brady et al. (2025, arXiv 2411.07784), spec Sec. 2.2. For an image ``x`` (``H x W`` RGB in
+Brady et al. (2024, arXiv 2411.07784); ``docs/interaction_asymmetry.md#encoder``. For an image ``x`` (``H x W`` RGB in
 [0, 1]) and encoder width ``D = 2 d``:
 
 1. four 5x5 stride-1 convolutions at full resolution, ``3 -> C -> C -> C -> D``, GELU after each;
 2. plus a linear map of the grid ``[y, x, 1 - y, 1 - x]`` (soft position embedding), flattened
    to ``H W`` tokens;
 3. per-image standardisation over the whole ``(H W, D)`` token matrix, no learned affine
-   (quirk 6: the official LayerNorm re-created in every call, made explicit);
+   (the official LayerNorm re-created in every call, made explicit:
+   ``docs/interaction_asymmetry.md#per-image-standardisation``);
 4. an MLP ``D -> D -> D`` (GELU);
 5. ``K`` learned queries (uniform in [0, 1)) through ``n_layers`` pre-LN layers: cross-attention
-   to the tokens (softmax over tokens, so slots do not compete, quirk 14), self-attention among
+   to the tokens (softmax over tokens, so slots do not compete,
+   ``docs/interaction_asymmetry.md#no-slot-competition``), self-attention among
    the slots, feed-forward ``D -> 2D -> D``; a final LayerNorm;
 6. the ``K x D`` output split into ``mu`` (first ``d``) and ``s`` (last ``d``); the posterior std
    is ``0.5 exp(s)`` (applied by the Pyro guide).
 
-Choice left open by the spec (Sec. 10.7): the tokens get no extra LayerNorm before the
+Choice left open by the original (``docs/interaction_asymmetry.md#open-choices``): the tokens get no extra LayerNorm before the
 cross-attention's key/value projections (they are standardised already).
 """
 
@@ -92,7 +94,7 @@ class SlotEncoder(nn.Module):
         """Standardised image tokens ``(B, H W, D)`` (steps 1-4)."""
         features = self.cnn(images.permute(0, 3, 1, 2))  # (B, D, H, W)
         tokens = features.flatten(2).transpose(1, 2) + self.position(self.grid)
-        tokens = F.layer_norm(tokens, tokens.shape[-2:])  # per image, no affine (quirk 6)
+        tokens = F.layer_norm(tokens, tokens.shape[-2:])  # per image, no affine (step 3 above)
         return self.mlp(tokens)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

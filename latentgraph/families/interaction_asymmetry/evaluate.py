@@ -1,17 +1,19 @@
-"""Evaluate a fitted regularised Transformer VAE on sprites-like data (spec Sec. 5, 11a).
+"""Evaluate a fitted regularised Transformer VAE on sprites-like data.
+
+``docs/interaction_asymmetry.md#metrics``.
 
 Metrics (computed by :mod:`latentgraph.metrics.objects` and
 :mod:`latentgraph.models.jacobian_torch`; this module only feeds them):
 
 * ``j_ari``, ``jis``: J-ARI and JIS of the decoder's slot-wise Jacobian map
   :math:`G_{p,k} = \\sum_c \\sum_{i \\in B_k} |\\partial \\hat x_{c,p} / \\partial \\hat z_i|` at
-  *sampled* latents (spec 5.1-5.3), on ground-truth foreground pixels of the first
+  *sampled* latents (``docs/interaction_asymmetry.md#slot-wise-jacobian-map``), on ground-truth foreground pixels of the first
   ``jacobian_images`` images of the split (forward-mode Jacobians, ``K d`` passes each).
-* ``slot_r2``: slot R^2 with Hungarian matching (spec 5.6) of the posterior means: a linear
+* ``slot_r2``: slot R^2 with Hungarian matching (``docs/interaction_asymmetry.md#slot-r2``) of the posterior means: a linear
   readout fitted on ``readout_images`` training images, scored on the split; ``slot_r2_ood``
   applies the same readout to the out-of-distribution split.
 * ``recon_id``, ``recon_ood``: MSE per value (images in [0, 1]) of the reconstruction from the
-  posterior means on the split and on the OOD split (spec 5.7); ``recon_*_r2`` the
+  posterior means on the split and on the OOD split (``docs/interaction_asymmetry.md#reconstruction``); ``recon_*_r2`` the
   variance-weighted image R^2 and ``recon_*_sse`` the sum per image (the training loss's scale).
 * ``l_int``, ``kl``: the interaction penalty (posterior means) and the KL per image.
 """
@@ -77,7 +79,7 @@ def slot_influence(
     fitted: FittedInteractionAsymmetry, images: np.ndarray, masks: np.ndarray, *, seed: int = 0
 ) -> np.ndarray:
     """The J-ARI/JIS map ``G`` ``(n, P, K)`` on the ground-truth foreground pixels (0 on the
-    background, which both metrics drop; spec 5.1 step 4) at sampled latents.
+    background, which both metrics drop) at sampled latents.
 
     The decoder is per-pixel, so each image's forward-mode Jacobian (``K d`` passes) is taken
     of its foreground pixels only, a fraction of the full image's cost.
@@ -210,7 +212,7 @@ def _latents(arrays: dict, rows: slice) -> tuple[np.ndarray, np.ndarray]:
 
 def _slot_r2(fitted, splits, scored, encoded, readout_split, readout_images, seed) -> dict:
     """Slot R^2 of the posterior means: one readout fitted on the first ``readout_images`` of
-    ``readout_split``, scored unchanged on the split and on the OOD split (spec 5.6)."""
+    ``readout_split``, scored unchanged on the split and on the OOD split (``docs/interaction_asymmetry.md#slot-r2``)."""
     source = splits.get(readout_split)
     if source is None or any("latents" not in a for a in (source, *scored.values())):
         return {}

@@ -6,7 +6,7 @@ history out; the loop is :func:`latentgraph.inference.svi_torch.train`. Evaluati
 
 The objective is the negative analytic-KL mean-field ELBO of
 :class:`~.pyro_model.InteractionAsymmetryVAE` per image, minus the Gaussian likelihood's
-normalising constant, i.e. exactly the spec's loss (Sec. 2.5)
+normalising constant, i.e. exactly the paper's loss (``docs/interaction_asymmetry.md#objective``)
 
 .. math:: L = \\sigma\\,\\mathrm{SSE} + \\beta\\,\\mathrm{KL} + \\alpha_t L_{\\text{int}}
 
@@ -74,7 +74,7 @@ def elbo_terms(
 
 def likelihood_constant(config: InteractionAsymmetryConfig) -> float:
     """``3 P (log s_obs + log(2 pi) / 2)``: what the Gaussian likelihood adds to ``sigma SSE``
-    in the negative ELBO of one image (a constant; spec Sec. 2.8)."""
+    in the negative ELBO of one image (a constant; ``docs/interaction_asymmetry.md#pyro-and-numpyro-formulation``)."""
     s_obs = config.observation_scale
     return 3 * config.n_pixels * (math.log(s_obs) + 0.5 * math.log(2 * math.pi))
 
@@ -298,7 +298,7 @@ def fit(
             on an accelerator).
         config: the model and loss (:func:`~.config.official_config`, :func:`~.config.cpu_config`).
         train_config: steps, batch size, seed, device...; a
-            :class:`~.schedules.ScheduledTrainConfig` carries the spec's learning-rate schedule.
+            :class:`~.schedules.ScheduledTrainConfig` carries the official learning-rate schedule.
         speed: :class:`SpeedSettings`.
         evaluate: optional ``evaluate(fitted, step) -> dict`` called periodically.
         checkpoint_path, resume: see :func:`~latentgraph.inference.svi_torch.train`.

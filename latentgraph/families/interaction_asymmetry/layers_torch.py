@@ -1,7 +1,8 @@
 """Attention and position-feature layers shared by the slot encoder and the decoder (PyTorch).
 
-Reference: Brady et al. (2025, arXiv 2411.07784), spec Sec. 2.2 and 2.4. Attention logits are
-scaled by ``scale`` (the model width to the -1/2 in the official code, quirk 7), not
+Reference: Brady et al. (2024, arXiv 2411.07784); ``docs/interaction_asymmetry.md#encoder`` and
+``docs/interaction_asymmetry.md#decoder``. Attention logits are scaled by ``scale`` (the model
+width to the -1/2 in the official code, ``docs/interaction_asymmetry.md#attention-logit-scale``), not
 necessarily by the head dimension.
 """
 
@@ -69,7 +70,7 @@ def fourier_features(coords: torch.Tensor, n_octaves: int) -> torch.Tensor:
     """``[sin(2^o pi c), cos(2^o pi c)]`` for ``o = 0..n_octaves-1`` and each coordinate.
 
     Shapes: ``(..., n_coords) -> (..., 2 * n_coords * n_octaves)`` (32 for 2 coordinates and
-    8 octaves, spec Sec. 2.4).
+    8 octaves, ``docs/interaction_asymmetry.md#decoder``).
     """
     freqs = math.pi * 2.0 ** torch.arange(n_octaves, dtype=coords.dtype, device=coords.device)
     angles = (coords[..., :, None] * freqs).flatten(-2)

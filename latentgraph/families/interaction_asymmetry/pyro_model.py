@@ -1,6 +1,7 @@
 """The regularised Transformer VAE of Brady et al. (2025, arXiv 2411.07784) as a Pyro program.
 
-Generative model for a batch of ``B`` images (spec Sec. 2.3-2.6, 2.8):
+Generative model for a batch of ``B`` images (``docs/interaction_asymmetry.md#model``,
+``docs/interaction_asymmetry.md#pyro-and-numpyro-formulation``):
 
 .. math::
     z_b &\\sim \\mathcal N(0, I_{K \\times d}) \\qquad (\\text{site ``slots``, scaled by } \\beta) \\\\
@@ -11,7 +12,7 @@ Generative model for a batch of ``B`` images (spec Sec. 2.3-2.6, 2.8):
 and the guide is the amortised slot encoder, :math:`q(z_b \\mid x_b) = \\mathcal N(\\mu_b,
 (0.5 e^{s_b})^2)` on the same site. With the analytic-KL mean-field ELBO, the negative ELBO per
 image is :math:`\\sigma\\,\\mathrm{SSE} + \\beta\\,\\mathrm{KL} + \\alpha_t L_{\\text{int}}` plus
-the constant :math:`3P(\\log s_{\\text{obs}} + \\tfrac12 \\log 2\\pi)` (spec Sec. 2.8; tested).
+the constant :math:`3P(\\log s_{\\text{obs}} + \\tfrac12 \\log 2\\pi)` (tested).
 
 * **beta**: :func:`pyro.poutine.scale` on the ``slots`` site in model and guide. Pyro refuses a
   scale of 0, so ``beta = 0`` masks the site's KL instead (:func:`pyro.poutine.mask`), which

@@ -1,4 +1,6 @@
-"""Learning-rate schedule of the regularised Transformer VAE (spec Sec. 3), plain floats.
+"""Learning-rate schedule of the regularised Transformer VAE, plain floats.
+
+``docs/interaction_asymmetry.md#training-schedule``.
 
 :class:`latentgraph.inference.schedules.LinearSchedule` already gives the linear warm-up of the
 interaction weight alpha; this module adds the learning-rate schedule, which it does not cover
@@ -20,7 +22,8 @@ OFFICIAL_STEPS = 500_000
 
 @dataclass(frozen=True)
 class LearningRateSchedule:
-    """The official learning rate as a function of the 0-based step ``t`` (spec Sec. 3).
+    """The official learning rate as a function of the 0-based step ``t``
+    (``docs/interaction_asymmetry.md#training-schedule``).
 
     .. math::
         \\eta(t) = \\begin{cases}
@@ -34,8 +37,8 @@ class LearningRateSchedule:
 
     ``drop_to=None`` is the pre-release schedule of the unregularised runs and the CLEVRTex
     schedule, :math:`\\eta_{\\max} r^{(t - W)/T_d}` after the warm-up (no hold, no drop). The
-    official code gives the unregularised ablation no schedule at all (it crashes, spec Sec. 9
-    quirk 2); here the schedule is an explicit setting and the default is the same for every
+    official code gives the unregularised ablation no schedule at all (it crashes,
+    ``docs/interaction_asymmetry.md#unregularised-schedule-crash``); here the schedule is an explicit setting and the default is the same for every
     ablation, so they are compared under one schedule.
     """
 
@@ -100,7 +103,8 @@ class LearningRateSchedule:
 
 
 def alpha_schedule(alpha: float, warmup_steps: int) -> LinearSchedule:
-    """``alpha_t`` ramps linearly from 0 to ``alpha`` over ``warmup_steps`` (spec Sec. 2.5)."""
+    """``alpha_t`` ramps linearly from 0 to ``alpha`` over ``warmup_steps``
+    (``docs/interaction_asymmetry.md#objective``)."""
     return LinearSchedule(start=0.0, end=float(alpha), duration=int(warmup_steps))
 
 

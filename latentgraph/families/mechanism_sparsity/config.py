@@ -1,7 +1,7 @@
 """Configuration of the mechanism-sparsity model family (backend-neutral).
 
-Defaults are the official sizes of Lachapelle et al. (2024, arXiv 2401.04890; spec Sec. 2.1,
-2.2, 2.5). :func:`demo_sizes` gives the smaller network the CPU demo uses.
+Defaults are the official sizes of Lachapelle et al. (2024, arXiv 2401.04890;
+``docs/mechanism_sparsity.md#training-settings``). :func:`demo_sizes` gives the smaller network the CPU demo uses.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Evaluate a fitted mechanism-sparsity model on a held-out split (spec Sec. 4).
+"""Evaluate a fitted mechanism-sparsity model on a held-out split (``docs/mechanism_sparsity.md#metrics``).
 
 The representation is the encoder mean; for temporal data the time steps are stacked as rows
-(the [J] convention, pitfall P12). Metrics come from :mod:`latentgraph.metrics`, the theory from
+(the convention of Lachapelle et al. 2024,
+``docs/mechanism_sparsity.md#mcc-over-both-time-steps``). Metrics come from :mod:`latentgraph.metrics`, the theory from
 :mod:`latentgraph.graphs`; this module only wires them to a fitted model.
 """
 

@@ -2,7 +2,7 @@
 
 The twin of :mod:`.pyro_model` (same generative model, guide, scales and parameterisations;
 the two give the same ELBO terms for the same weights and noise, tested in float64). For one
-example with ``T`` time steps (spec Sec. 1, 2.1):
+example with ``T`` time steps (``docs/mechanism_sparsity.md#model``):
 
 .. math::
     M^a &\\sim \\prod_{i\\ell} \\mathrm{Bernoulli}(\\sigma(l^a_{i\\ell})), \\qquad
@@ -133,7 +133,8 @@ class NumPyroMechanismSparsityVAE:
         return {g: jax.nn.sigmoid(params[self.logits_site(g)]) for g in self.graph_names}
 
     def expected_edges(self, params: Mapping) -> dict[str, jax.Array]:
-        """``sum sigma(alpha)`` per graph: the sparsity measure of spec Sec. 2.2."""
+        """``sum sigma(alpha)`` per graph: the sparsity measure of
+        ``docs/mechanism_sparsity.md#graph-masks``."""
         return {g: p.sum() for g, p in self.edge_probabilities(params).items()}
 
     def prior_logits(self, edge_log_odds: EdgeLogOdds = 0.0) -> dict[str, jax.Array]:

@@ -1,7 +1,8 @@
 """Training objective of the mechanism-sparsity VAE: NumPyro's mean-field ELBO plus sparsity.
 
 The twin of :mod:`.objective_pyro`, as a pure loss for :mod:`latentgraph.inference.svi_jax`.
-Three sparsity modes (Lachapelle et al. 2024, spec Sec. 2.4):
+Three sparsity modes (Lachapelle et al. 2024, arXiv 2401.04890;
+``docs/mechanism_sparsity.md#sparsity-penalty-and-constraint``):
 
 * ``"penalty"``: the edge prior's log-odds are ``-lambda`` (``hyper["edge_log_odds"]``), so the
   ELBO's analytic edge term is ``lambda * sum sigma(alpha) / d_x``.

@@ -1,6 +1,6 @@
 """The mechanism-sparsity VAE as a Pyro program (Lachapelle et al., 2024, arXiv 2401.04890).
 
-Generative model (spec Sec. 1, 2.1), for one example with ``T`` time steps:
+Generative model (``docs/mechanism_sparsity.md#model``), for one example with ``T`` time steps:
 
 .. math::
     M^a &\\sim \\prod_{i\\ell} \\mathrm{Bernoulli}(\\sigma(l^a_{i\\ell})), \\qquad
@@ -12,8 +12,8 @@ Generative model (spec Sec. 1, 2.1), for one example with ``T`` time steps:
 
 The guide is the amortised encoder :math:`q(z^t \\mid x^t)` (each step encoded on its own) and a
 relaxed-Bernoulli posterior per graph. With :class:`pyro.infer.TraceMeanField_ELBO` every KL is
-analytic, the transition prior being evaluated at the guide's sample of :math:`z^{t-1}` (spec
-Sec. 2.3, 2.8). The ELBO is normalised per observed dimension: data terms are scaled by
+analytic, the transition prior being evaluated at the guide's sample of :math:`z^{t-1}`
+(``docs/mechanism_sparsity.md#objective``). The ELBO is normalised per observed dimension: data terms are scaled by
 ``1 / (batch * T * d_x)`` and graph terms by ``1 / d_x``, so the loss is the paper's.
 """
 
@@ -104,7 +104,8 @@ class MechanismSparsityVAE(nn.Module):
         return {name: torch.sigmoid(logits) for name, logits in self.edge_logits.items()}
 
     def expected_edges(self) -> dict[str, torch.Tensor]:
-        """``sum sigma(alpha)`` per graph (differentiable): the sparsity measure of spec Sec. 2.2."""
+        """``sum sigma(alpha)`` per graph (differentiable): the sparsity measure of
+        ``docs/mechanism_sparsity.md#graph-masks``."""
         return {name: torch.sigmoid(logits).sum() for name, logits in self.edge_logits.items()}
 
     def all_ones_graphs(self) -> dict[str, torch.Tensor]:

@@ -12,7 +12,7 @@ for :math:`z^t` (evaluated at the sampled :math:`\\tilde z^{t-1}`), per example
           + \\beta \\sum_t \\mathrm{KL}(q_t \\| p_t)\\Big]
 
 averaged over the batch, plus :math:`\\frac{1}{d_x}\\sum_{ij} -l_{ij}\\sigma(\\alpha_{ij})` for the
-edge prior (spec Sec. 2.3).
+edge prior (``docs/mechanism_sparsity.md#objective``).
 """
 
 from __future__ import annotations
