@@ -5,8 +5,9 @@ share their first dimension) and any named graphs (0/1 or probability matrices, 
 children, columns are parents), e.g. ``expression`` ``(n, 50)`` and ``perturbation`` ``(n, 5)``
 with a 50 x 50 ``gene_graph``. Names are letters, digits, ``_`` and ``-``.
 
-The mechanism-sparsity family (Lachapelle et al., arXiv 2401.04890, sections 3 and 8) gives
-some names a fixed meaning, checked on construction:
+The mechanism-sparsity family (Lachapelle et al., arXiv 2401.04890;
+``docs/mechanism_sparsity.md#synthetic-data``) gives some names a fixed meaning, checked on
+construction:
 
 - ``x``: float32 ``(n, T, n_obs)`` observations; T = 1 for action data, T = 2 for temporal data.
 - ``actions``: float32 ``(n, n_actions)``, absent when there are no actions.

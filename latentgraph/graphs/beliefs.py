@@ -3,7 +3,7 @@
 Rows are children and columns are parents, as everywhere in latentgraph. A learned
 mechanism-sparsity graph is ``sigmoid(alpha)`` of the mask logits, and thresholding at 0.5
 gives the learned graph (Lachapelle et al., "Nonparametric Partial Disentanglement via
-Mechanism Sparsity", arXiv 2401.04890, sections 6 and 8).
+Mechanism Sparsity", arXiv 2401.04890; ``docs/mechanism_sparsity.md#graph-masks``).
 
 A graph is described either by one of the paper families' kinds (``"action_to_latent"``,
 ``"latent_to_latent"``, ``"concept"``) or by free-form node roles for user-scripted models
@@ -267,8 +267,8 @@ class EdgeBeliefs:
         child_role: str | None = None,
         parent_role: str | None = None,
     ) -> EdgeBeliefs:
-        """Beliefs ``sigmoid(logits)`` from mask logits ``alpha`` (arXiv 2401.04890, section 6:
-        the edge mask is Bernoulli with probability ``sigmoid(alpha)``)."""
+        """Beliefs ``sigmoid(logits)`` from mask logits ``alpha`` (Lachapelle et al., arXiv
+        2401.04890; ``docs/mechanism_sparsity.md#graph-masks``)."""
         alpha = as_real_array(logits, "logits")
         if alpha.ndim != 2 or 0 in alpha.shape:
             raise ValueError(
@@ -357,7 +357,8 @@ class EdgeBeliefs:
         return self.child_role == self.parent_role
 
     def adjacency(self, threshold: float = 0.5) -> NDArray[np.int8]:
-        """Hard graph ``1[probs > threshold]`` as an ``int8`` matrix (arXiv 2401.04890, sec. 8)."""
+        """Hard graph ``1[probs > threshold]`` as an ``int8`` matrix
+        (``docs/mechanism_sparsity.md#graph-masks``)."""
         level = _check_threshold(threshold, allow_none=False)
         return (self.probs > level).astype(np.int8)
 
@@ -390,7 +391,7 @@ class EdgeBeliefs:
 
         ``permutation[i]`` is the learned child (e.g. latent) matched to true child ``i`` (e.g.
         ``MCCResult.permutation``). Rows are reordered, ``P probs``; for one node set the
-        columns too, ``P probs P^T`` (arXiv 2401.04890, section 8). Names travel with their
+        columns too, ``P probs P^T`` (``docs/mechanism_sparsity.md#shd``). Names travel with their
         rows, so row ``i`` keeps the name of the learned node sitting at true position ``i``. A
         permutation shorter than ``n_children`` keeps only the matched children.
         """

@@ -82,8 +82,8 @@ def draw_graph_comparison(
 
     Panels: the true 0/1 graph; the learned probabilities in ground-truth order (with a colour
     bar); and the difference of ``1[probs > threshold]`` against the truth, marking false
-    positives and false negatives, with the SHD (Lachapelle et al., arXiv 2401.04890, section 8)
-    in its title. The learned beliefs are first reordered with
+    positives and false negatives, with the SHD (``docs/mechanism_sparsity.md#shd``) in its
+    title. The learned beliefs are first reordered with
     ``learned.permuted(permutation)`` (rows, and columns too for a graph among one node set);
     ``permutation=None`` means they are already in ground-truth order. Free-form roles (e.g. a
     concept -> pixel graph) label the axes with their roles.
