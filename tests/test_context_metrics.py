@@ -4,7 +4,7 @@ References: the analytic sliced W2 of a shifted set (``sqrt(mean_p (theta_p . v)
 expectation over the sphere is ``|v| / sqrt(D)``) and of two isotropic Gaussians
 (``|1 - sigma|`` on every direction); a second formulation of SWD by sorted projections;
 R^2 of an invertible linear map (1) and of independent noise (~0); hand-computed block
-averages, maximal DAGs and SHDs; the quad_causal DAG of spec 2.7.
+averages, maximal DAGs and SHDs; the quad_causal DAG of ``docs/context_module.md#graph-read-out``.
 """
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ def test_graph_bad_inputs() -> None:
 
 # --------------------------------------------------------------------------- ELBO BPD
 def test_elbo_bpd_by_hand() -> None:
-    # spec 6.4: mean(negative ELBO) / (H W ln 2); channels left out unless asked for
+    # docs/context_module.md#elbo-bpd: mean(negative ELBO) / (H W ln 2); channels left out unless asked for
     values = np.array([1000.0, 3000.0])
     assert elbo_bpd(values, height=64, width=64) == pytest.approx(2000 / (4096 * math.log(2)))
     assert elbo_bpd(values, height=28, width=28, channels=1) == pytest.approx(

@@ -1,8 +1,9 @@
 """Context module (Markham et al., arXiv 2507.04754): layers, program, generation, variants.
 
-The causal layer's wiring is checked against the rule table of spec Sec. 2.2, written here as
-explicit loops over blocks (a second formulation of the vectorised Sec. 2.3 form), and on
-hand-built cases; the ELBO against the summed BCE + beta * KL of Sec. 2.4 computed by hand.
+The causal layer's wiring is checked against the rule table of ``docs/context_module.md#causal-layer``,
+written here as explicit loops over blocks (a second formulation of the vectorised form of
+``docs/context_module.md#per-sample-form``), and on hand-built cases; the ELBO against the
+summed BCE + beta * KL of ``docs/context_module.md#objective`` computed by hand.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def _masks(k: int = K) -> list[torch.Tensor]:
 
 
 def _rule_table(layer: CausalLayer, mask: torch.Tensor, compose: str) -> torch.Tensor:
-    """``E_T`` block by block from spec Sec. 2.2 (reference) or P2 (joint_perfect)."""
+    """``E_T`` block by block from the rule table (reference) or the joint perfect form
+    (``docs/context_module.md#approximate-intervention-semantics``)."""
     effect_obs, effect_ivn = layer.effects()
     k, b = layer.n_concepts, layer.block
     out = torch.zeros(k * b, k * b)
@@ -229,7 +231,7 @@ def test_generation_is_seeded_fresh_per_context_and_leaves_the_global_rng_alone(
     assert 0 <= first.min() and first.max() <= 1
     np.testing.assert_array_equal(generate(vae, [0], 5, seed=3, batch_size=2), first)
     assert not np.allclose(generate(vae, [0], 5, seed=4, batch_size=2), first)
-    assert not np.allclose(first[:2], first[2:4])  # batches draw their own noise (P5)
+    assert not np.allclose(first[:2], first[2:4])  # batches draw their own noise (fresh samples)
     # label-free variants route every context as obs: same noise, obs wiring
     mask = np.array([True, False, True])
     with torch.random.fork_rng():
@@ -352,7 +354,7 @@ def test_fit_rejects_bad_arrays_before_training():
 
 
 def test_reference_batch_norm_needs_single_context_batches_and_evaluates_pooled():
-    """The reference option of P4: BatchNorm in the backbone and the module, trained on
+    """The reference option of ``docs/context_module.md#batch-statistics-leak``: BatchNorm in the backbone and the module, trained on
     single-context batches; evaluation uses the running statistics, so a sample's encoding no
     longer depends on its batch."""
     images, targets = _toy_data()

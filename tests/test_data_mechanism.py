@@ -1,4 +1,6 @@
-"""Tests of the synthetic mechanism-sparsity generators (spec §3, §5.6, §7 P8a–P8d, §9 X)."""
+"""Tests of the synthetic mechanism-sparsity generators (``docs/mechanism_sparsity.md#synthetic-data``,
+``docs/mechanism_sparsity.md#exact-sanity-values`` and the data entries of
+``docs/mechanism_sparsity.md#where-we-differ-from-the-original-code-and-why``)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from latentgraph.data import (
 N = 2000
 SPLITS = ("train", "valid", "test")
 
-# Spec §9 X and §5.6: number of edges of every named data set / graph.
+# docs/mechanism_sparsity.md#exact-sanity-values: number of edges of every named data set / graph.
 EDGE_COUNTS = {
     "action_sparsity_trivial": 10,
     "action_sparsity_non_trivial": 20,
@@ -41,7 +43,7 @@ EDGE_COUNTS = {
     "graph_temporal_3_easy": 20,
     "graph_temporal_3_hard": 32,
 }
-# Spec §5.6: nnz of the entanglement graph E.
+# docs/mechanism_sparsity.md#exact-sanity-values: nnz of the entanglement graph E.
 ENTANGLEMENT_NNZ = {
     "action_sparsity_trivial": 10,
     "action_sparsity_non_trivial": 10,
@@ -66,7 +68,7 @@ def is_action(name: str) -> bool:
 
 
 def entanglement(graph: np.ndarray, temporal: bool) -> np.ndarray:
-    """Matrix form of spec §5.4: E[j, i] = 1 iff z_j may appear in z_hat_i."""
+    """Matrix form of docs/mechanism_sparsity.md#entanglement-graph: E[j, i] = 1 iff z_j may appear in z_hat_i."""
     e = graph @ (1 - graph).T == 0
     if temporal:
         e &= graph.T @ (1 - graph) == 0
@@ -173,7 +175,8 @@ def test_random_action_graph_keeps_and_counts_empty_rows():
         if empty.size:
             found = True
             z = ds.split("train")["z"][:, 0, empty]
-            assert np.abs(z).max() < 0.06  # mean 0, std 0.01 (pitfall P8c)
+            # mean 0, std 0.01 (docs/mechanism_sparsity.md#empty-action-rows)
+            assert np.abs(z).max() < 0.06
     assert found
 
 
@@ -301,14 +304,14 @@ def test_data_seed_changes_samples_not_f_or_graph():
     ],
 )
 def test_every_variant_shares_f(name):
-    """Fix P8d: x = standardised f(z) + N(0, 0.01^2) with f from the mixing seed alone."""
+    """docs/mechanism_sparsity.md#dedicated-mixing-stream: x = standardised f(z) + N(0, 0.01^2) with f from the mixing seed alone."""
     ds = make(name)
     for split in SPLITS:
         residual = ds.split(split)["x"] - recomputed_clean_x(ds, split)
         assert 0.008 < residual.std() < 0.012
 
 
-# ---------------------------------------------------------------------------------- P8a, P8b
+# ------------------------------------- shared-action-draws-across-splits, per-split-standardisation
 @pytest.mark.parametrize("name", ["action_sparsity_non_trivial", "temporal_sparsity_trivial"])
 def test_standardisation_uses_train_statistics(name):
     ds = make(name)

@@ -1,4 +1,4 @@
-"""Transform contexts of the sklearn digits (spec context_module.md 5.3, offline stand-in).
+"""Transform contexts of the sklearn digits (``docs/context_module.md#digit-transform-contexts``, offline stand-in).
 
 References: exact identities of the transforms (an integer shift moves every pixel by whole
 pixels, so the composed affine map equals a scale followed by ``np.roll``; the centroid of a

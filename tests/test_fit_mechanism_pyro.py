@@ -53,7 +53,8 @@ def test_frozen_control_keeps_every_edge(toy):
     fitted = _fit(toy, 20, mode="none")
     metrics = evaluate(fitted, toy, "test").metrics
     assert metrics["n_edges_learned"] == 9
-    assert metrics["shd"] == 9 - 6  # no-sparsity SHD = B_max - #edges (spec Sec. 9, X)
+    # no-sparsity SHD = B_max - #edges (docs/mechanism_sparsity.md#shd)
+    assert metrics["shd"] == 9 - 6
 
 
 def test_seeded_fits_repeat_exactly(toy):

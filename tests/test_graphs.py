@@ -1,7 +1,7 @@
 """Tests for latentgraph.graphs: identifiability theory, edge beliefs, export and drawing.
 
-The spec graphs are rebuilt by hand from ``mechanism_sparsity.md`` 3.3-3.5; the expected
-numbers are the exact sanity values of spec 5.6 and the exact checks of spec 9 (X).
+The paper's graphs are rebuilt by hand from ``docs/mechanism_sparsity.md#synthetic-data``; the
+expected numbers are the exact sanity values of ``docs/mechanism_sparsity.md#exact-sanity-values``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from latentgraph.graphs import (
 from latentgraph.metrics import structural_hamming_distance
 
 # ---------------------------------------------------------------------------------------------
-# the spec's graphs (rows = children, columns = parents, 0-based)
+# the paper's graphs (rows = children, columns = parents, 0-based)
 
 N_LATENTS = 10
 
@@ -172,7 +172,7 @@ def test_easy_graphs_are_five_pair_blocks():
 
 
 def _reference_entanglement(action_graph=None, latent_graph=None) -> np.ndarray:
-    """Set-based definition of spec 5.4 (a second formulation of the matrix form)."""
+    """Set-based definition of docs/mechanism_sparsity.md#entanglement-graph (a second formulation of the matrix form)."""
     d = action_graph.shape[0] if action_graph is not None else latent_graph.shape[0]
     pattern = np.ones((d, d), dtype=bool)
     if action_graph is not None:
@@ -224,7 +224,7 @@ def test_guaranteed_disentangled_partial_example():
 
 
 def test_empty_action_rows_leak_everywhere():
-    # spec P8c: latents without action parents are entangled with everything
+    # docs/mechanism_sparsity.md#empty-action-rows: latents without action parents are entangled with everything
     action = identity()
     action[3] = 0
     action[7] = 0
@@ -299,7 +299,7 @@ def test_from_adjacency_and_logits():
     truth = EdgeBeliefs.from_adjacency(graph_action_3_hard(), "action_to_latent")
     assert truth.n_edges() == 12
     assert truth.expected_edges() == 12.0
-    # spec 9 (X): sigma(alpha_0 = 5) = 0.9933
+    # docs/mechanism_sparsity.md#graph-masks: sigma(alpha_0 = 5) = 0.9933
     initial = EdgeBeliefs.from_logits(np.full((2, 2), 5.0), "latent_to_latent")
     assert initial.probs[0, 0] == pytest.approx(0.9933, abs=5e-5)
     extreme = EdgeBeliefs.from_logits(np.array([[-800.0, 800.0]]), "action_to_latent")

@@ -1,5 +1,6 @@
 """The regularised Transformer VAE (Pyro): shapes, the loss against a plain-torch formula,
-bf16 and pixel-subset estimates, ablations and the learning-rate schedule (spec Sec. 2-3)."""
+bf16 and pixel-subset estimates, ablations and the learning-rate schedule (``docs/interaction_asymmetry.md#model``,
+``docs/interaction_asymmetry.md#training-schedule``)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def images(batch, size, seed=0, dtype=torch.float64):
 
 
 def test_official_parameter_counts_match_the_spec():
-    # spec 2.1 / 11b: encoder 0.37 M, decoder 2.98 M at the official Sprites sizes
+    # docs/interaction_asymmetry.md#model: encoder 0.37 M, decoder 2.98 M at the official Sprites sizes
     config = official_config()
     n_encoder = sum(p.numel() for p in SlotEncoder(config).parameters())
     n_decoder = sum(p.numel() for p in CrossAttentionDecoder(config).parameters())
@@ -109,7 +110,7 @@ def test_attention_formulations_agree():
 
 
 def reference_loss(vae, x, eps, alpha, pixels=None):
-    """sigma SSE + beta KL + alpha L_int per image, averaged, in plain torch (spec 2.3-2.6)."""
+    """sigma SSE + beta KL + alpha L_int per image, averaged, in plain torch (docs/interaction_asymmetry.md#objective)."""
     c = vae.config
     out = vae.encoder(x)
     loc, s = out

@@ -34,7 +34,8 @@ from latentgraph.models.jacobian_torch import (
     slot_jacobian_torch,
 )
 
-N_OUT, N_SLOTS, DIM = 50, 2, 2  # the spec's toy (§1.4): P = 50 outputs, two 2-d slots
+# the toy of docs/interaction_asymmetry.md#derivative-checks: P = 50 outputs, two 2-d slots
+N_OUT, N_SLOTS, DIM = 50, 2, 2
 CLASSES = ("compositional", "additive", "bilinear", "generic")
 
 

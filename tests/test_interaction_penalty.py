@@ -1,4 +1,4 @@
-"""The interaction regulariser L_int (spec Sec. 2.6 and 11b) against analytic values."""
+"""The interaction regulariser L_int (``docs/interaction_asymmetry.md#interaction-regulariser``) against analytic values."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_zero_for_one_hot_attention_consistent_across_heads_and_layers(device, d
     [(12, 5, 57.6), (12, 7, 61.714285714285715), (12, 11, 65.45454545454545), (3, 2, 2.25)],
 )
 def test_uniform_attention_reaches_the_known_maximum(heads, slots, expected, device):
-    # H^2 (K - 1) / (2K): 57.6 for Sprites, 61.7 for CLEVR6, 65.5 for CLEVRTex (spec 11b).
+    # H^2 (K - 1) / (2K): 57.6 for Sprites, 61.7 for CLEVR6, 65.5 for CLEVRTex.
     attention = torch.full((2, 2, heads, 7, slots), 1.0 / slots, dtype=torch.float64, device=device)
     assert interaction_penalty_max(heads, slots) == pytest.approx(expected, rel=1e-12)
     values = interaction_penalty(attention)

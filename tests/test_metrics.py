@@ -1,5 +1,6 @@
 """Tests for latentgraph.metrics against analytic cases, hand computations and second
-formulations (spec ``mechanism_sparsity.md`` 2.7, 4 and 9 X)."""
+formulations (``docs/mechanism_sparsity.md#metrics``,
+``docs/mechanism_sparsity.md#model-selection-with-udr``)."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Random shapes, dtypes and values either give a correct result or the documented
 ``ValueError``/``TypeError`` naming the argument, never another exception, a numpy warning or
-a silent NaN (issue 6, item 4). Correctness properties check the analytic invariants of the
-spec (``mechanism_sparsity.md`` 2.7, 4.1-4.4, 5.4-5.5): MCC of a permuted, sign-flipped and
+a silent NaN (issue 6, item 4). Correctness properties check the analytic invariants of
+``docs/mechanism_sparsity.md#metrics`` and ``docs/mechanism_sparsity.md#theory-as-checks``: MCC of a permuted, sign-flipped and
 rescaled copy is 1 with the permutation recovered, SHD of a graph against its relabelled copy
 is 0, the entanglement graph is a preorder, save/load round-trips bit for bit.
 """
@@ -247,7 +247,7 @@ def test_mcc_of_a_relabelled_copy_is_one_and_recovers_the_permutation(problem):
         pytest.approx(1.0, abs=1e-9)
     )
     assert linear_r(z, z_hat) == pytest.approx(1.0, abs=1e-9)
-    # with E = I the consistency-R equals the Pearson MCC (spec 4.3)
+    # with E = I the consistency-R equals the Pearson MCC (docs/mechanism_sparsity.md#consistency-r)
     eye = np.eye(z.shape[1], dtype=int)
     for transposed in (False, True):
         assert consistency_r(z, z_hat, eye, result.permutation, transposed=transposed) == (

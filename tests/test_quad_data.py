@@ -1,7 +1,8 @@
-"""quad_causal / quad generators (spec context_module.md 5.1-5.2).
+"""quad_causal / quad generators (``docs/context_module.md#dependent-quad-data``,
+``docs/context_module.md#independent-quad-data``).
 
-References: the spec's SCM tables (weights, noise and intervention moments, the derived
-observational standard deviations), the concept DAG listed in spec 2.7, regression of each
+References: the SCM tables of ``docs/context_module.md#dependent-quad-data`` (weights, noise and intervention moments, the derived
+observational standard deviations), the concept DAG listed in ``docs/context_module.md#graph-read-out``, regression of each
 variable on its parents (coefficients = the true weights), analytic shape areas and the colour
 ramp's knots.
 """
@@ -46,12 +47,12 @@ def _rows(ds: ArrayDataset, split: str, context: str) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- the SCM itself
 def test_scm_matches_spec_tables() -> None:
     scm = quad_scm()
-    # the 11 edges of spec 5.1, B[child, parent]
+    # the 11 edges of docs/context_module.md#dependent-quad-data, B[child, parent]
     assert int((scm.weights != 0).sum()) == 11
     assert scm.weights[V["quad1"], V["quad2"]] == -1.23
     assert scm.weights[V["size"], V["color"]] == 1.67
     assert scm.weights[V["shape"], V["orientation"]] == 1.45
-    # derived observational standard deviations listed in spec 5.1
+    # derived observational standard deviations listed in the docs table
     expected = [5.238, 2.712, 1.421, 1.399, 5.585, 2.868, 1.947, 1.086]
     np.testing.assert_allclose(scm.observational_std(), expected, atol=6e-4)
     # independent stand-in: B = 0, so the std is the noise std
@@ -60,7 +61,7 @@ def test_scm_matches_spec_tables() -> None:
 
 def test_concept_graph_is_the_spec_list() -> None:
     c = {name: i for i, name in enumerate(QUAD_CONCEPTS)}
-    # spec 2.7: quad4 -> {quad3, quad2, quad1}, quad3 -> {quad2, quad1}, quad2 -> quad1,
+    # docs/context_module.md#graph-read-out: quad4 -> {quad3, quad2, quad1}, quad3 -> {quad2, quad1}, quad2 -> quad1,
     # orientation -> {quad1, quad2, size}
     edges = [
         ("quad4", "quad3"), ("quad4", "quad2"), ("quad4", "quad1"),
@@ -273,7 +274,7 @@ def test_determinism_and_independent_streams(tmp_path) -> None:
         for key in first.split(split):
             np.testing.assert_array_equal(first.split(split)[key], again.split(split)[key])
     assert not np.array_equal(first.split("train")["latents"], other.split("train")["latents"])
-    # pitfall P10: no held-out latent vector repeats a training one
+    # docs/context_module.md#train-holdout-leakage: no held-out latent vector repeats a training one
     train = {row.tobytes() for row in first.split("train")["latents"]}
     for split in ("valid", "test", "heldout"):
         assert not train & {row.tobytes() for row in first.split(split)["latents"]}

@@ -1,5 +1,5 @@
 """Single-group minibatches (e.g. single-context batches, the context module's reference
-sampler, spec ``context_module.md`` P4): every batch holds one group, epochs are re-drawn
+sampler, ``docs/context_module.md#batch-statistics-leak``): every batch holds one group, epochs are re-drawn
 exactly on resume, and bad labels are refused before any work."""
 
 import numpy as np

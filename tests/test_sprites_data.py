@@ -85,7 +85,7 @@ def test_polygons_have_unit_area_times_scale_squared(shape):
     )
     area = np.count_nonzero(masks[0]) / size**2
     assert area == pytest.approx(scale**2, rel=0.01)
-    # circumradius formula (spec: 0.877, 0.707, 0.566)
+    # circumradius formula (docs/interaction_asymmetry.md#sprites: 0.877, 0.707, 0.566)
     expected = {"triangle": 0.877, "square": 0.707, "circle": 0.566}[shape]
     assert _CIRCUMRADIUS[SHAPE_IDS[shape]] == pytest.approx(expected, abs=5e-4)
 
@@ -244,7 +244,7 @@ def test_ood_split_slot_supported_and_combinations_unseen(diagonal32):
     ood_gap = _hue_distance(ood["latents"][:, 0, 3], ood["latents"][:, 1, 3])
     assert train_gap.max() <= 0.9 * delta * math.sqrt(2) + 1e-6
     assert np.mean(ood_gap > 0.3) > 0.2
-    # ranges of spec 4.4 A and the 0.2 centre distance of OOD pairs
+    # ranges of docs/interaction_asymmetry.md#out-of-distribution-splits and the 0.2 centre distance of OOD pairs
     for split in (train, ood):
         lat = split["latents"]
         assert lat[..., 0].min() >= 0.1 and lat[..., 0].max() <= 0.9
