@@ -9,7 +9,7 @@ run of the same seed, which is then run first.
 
 Presets:
   cpu       quad_causal at 32x32, the ``cpu`` network, 2 CPU cores
-  official  the spec's 64x64 network and schedule (48k steps at batch 512; a GPU job)
+  official  the paper's 64x64 network and schedule (48k steps at batch 512; a GPU job)
 
     python benchmarks/context_module.py --preset cpu --variants cm,base-pooled,cm-pooled --seeds 0,1,2
     python benchmarks/context_module.py --render cpu_quad_causal

@@ -1,7 +1,7 @@
 """Quality benchmark: the regularised Transformer VAE and its ablations on sprites.
 
-Variants (spec Sec. 2.7, 11c): ``both`` (alpha = beta = 0.05, the proposed model), ``beta-only``
-(alpha = 0), ``alpha-only`` (beta = 0) and ``neither`` (the unregularised autoencoder). The
+Variants (``docs/interaction_asymmetry.md#baselines-and-ablations``): ``both`` (alpha = beta =
+0.05, the proposed model), ``beta-only`` (alpha = 0), ``alpha-only`` (beta = 0) and ``neither`` (the unregularised autoencoder). The
 expected ordering of J-ARI and JIS is both > alpha-only, beta-only > neither. ``both-heads``
 keeps the penalty's weight against the reconstruction as in the official 12-head network when
 the network has 4 heads (the ``cpu`` preset): L_int grows as H^2, so alpha = 0.05 * 144 / 16 =
@@ -15,7 +15,7 @@ Presets:
   cpu       32x32 sprites (2-4 objects, 20k images), the ``cpu`` network, 256 random pixels per
             image and step, 20k steps at batch 32, on the CPU
   official  64x64 sprites (100k images), the official network and schedule (500k steps at
-            batch 64; a GPU job of about a day per run at the spec's 0.08 s/step)
+            batch 64; a GPU job of about a day per run at the official 0.08 s/step)
 
     python benchmarks/interaction_asymmetry.py --preset cpu --variants both,neither --seeds 0
     python benchmarks/interaction_asymmetry.py --preset cpu --objects 2-3 --variants both

@@ -2,7 +2,7 @@
 
 All variants share one module, one Adam optimiser and one random batch, in one process:
 
-* ``plain float32``: the spec's loss written out in torch (textbook projected attention, no
+* ``plain float32``: the paper's loss written out in torch (textbook projected attention, no
   Pyro), the reference the tests compare the Pyro ELBO against;
 * ``pyro float32``: what ``latentgraph fit`` runs (folded attention);
 * ``pyro bf16``: bf16 autocast of the networks (distributions and sums in float32);
@@ -39,7 +39,7 @@ PRESET_SHAPES = {"official": (64, 64), "cpu": (32, 32)}  # image size, batch
 
 
 def plain_loss(vae: InteractionAsymmetryVAE, x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """sigma SSE + beta KL + alpha L_int per image, averaged: the spec's loss in plain torch."""
+    """sigma SSE + beta KL + alpha L_int per image, averaged: the paper's loss in plain torch."""
     c = vae.config
     loc, s = vae.encoder(x)
     std = c.posterior_scale_factor * torch.exp(s)

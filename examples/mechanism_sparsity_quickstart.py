@@ -34,7 +34,8 @@ print(
     f"{data.name}: {data.n_obs}-dim observations, {data.n_actions} actions, {true_graph.sum()} true edges"
 )
 
-# What does the theory promise for this graph? (spec Sec. 5: E = I means complete disentanglement)
+# What does the theory promise for this graph? (docs/mechanism_sparsity.md#derived-checks:
+# E = I means complete disentanglement)
 ent = entanglement_graph(action_graph=true_graph)
 print(f"guaranteed disentangled latents: {guaranteed_disentangled(ent).tolist()}")
 
