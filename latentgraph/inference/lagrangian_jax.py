@@ -2,7 +2,8 @@
 
 The twin of :mod:`latentgraph.inference.lagrangian_torch`: minimise ``loss`` subject to
 ``g = sum_ij sigma(alpha_ij) - B(t) <= 0`` through ``L = loss + nu * g`` (Lachapelle et al.
-2024, spec Sec. 2.4). The primal optimiser descends ``L`` with ``nu`` held fixed; after the step
+2024; ``docs/mechanism_sparsity.md#sparsity-penalty-and-constraint``). The primal optimiser
+descends ``L`` with ``nu`` held fixed; after the step
 ``nu <- max(0, nu + lr_dual * g)``, reset to 0 whenever the constraint holds (dual restarts).
 Everything here is a pure ``jnp`` function of traced values, so bounds, dual learning rates and
 steps may differ across a :func:`jax.vmap` of runs.

@@ -1,10 +1,12 @@
 """Constrained sparsity by simultaneous gradient descent-ascent (PyTorch).
 
 Minimise ``loss`` subject to ``g(theta) = sum_ij sigma(alpha_ij) - B(t) <= 0`` through the
-Lagrangian ``L = loss + nu * g`` (Lachapelle et al. 2024; spec Sec. 2.4): the primal optimiser
+Lagrangian ``L = loss + nu * g`` (Lachapelle et al. 2024;
+``docs/mechanism_sparsity.md#sparsity-penalty-and-constraint``): the primal optimiser
 descends ``L``; after each step the multiplier takes a projected ascent step
 ``nu <- max(0, nu + lr_dual * g)`` and, with dual restarts, is reset to 0 whenever the constraint
-holds. ``lr_dual`` is a real option here (the reference code silently ignored it, pitfall P4).
+holds. ``lr_dual`` is a real option here (the reference code silently ignored it,
+``docs/mechanism_sparsity.md#dual-learning-rate``).
 The multiplier lives on the device as a tensor so the update never forces a host sync.
 """
 

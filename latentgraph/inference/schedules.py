@@ -12,7 +12,8 @@ class LinearSchedule:
     .. math:: v(t) = s + (e - s)\\,\\min\\big(1, \\max(0, t - d) / D\\big)
 
     With ``delay`` = the frozen-mask period this is the *fixed* form of the bound schedule of
-    Lachapelle et al. (spec Sec. 2.4 and pitfall P5): the anneal counts the steps after the
+    Lachapelle et al. (2024; ``docs/mechanism_sparsity.md#bound-schedule-after-frozen-masks``):
+    the anneal counts the steps after the
     delay, not from step 0. ``duration = 0`` jumps to ``end`` right after the delay.
     """
 

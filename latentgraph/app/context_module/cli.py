@@ -96,7 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--obs-noise-mask",
         choices=OBS_NOISE_MASKS,
         default="block",
-        help="block (clean) or dense (the reference's obs path, P1)",
+        help="block (clean) or dense (the reference's obs path, "
+        "docs/context_module.md#obs-noise-layer-mixes-blocks)",
     )
     model.add_argument("--compose", choices=COMPOSE_MODES, default="reference")
     model.add_argument("--effect-sign", choices=EFFECT_SIGNS, default="clamp01")
@@ -161,7 +162,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--eval-protocol",
         choices=("clean", "reference"),
         default="clean",
-        help="clean (seeded, fresh, without replacement) or the reference's (spec 12)",
+        help="clean (seeded, fresh, without replacement) or the reference's (the paper's tables)",
     )
     train.add_argument(
         "--n-eval", type=int, default=1000, help="images per context for SWD and reconstruction"
@@ -288,7 +289,8 @@ def run(args: argparse.Namespace) -> dict:
     if config.uses_batch_norm and args.batching != "single-context":
         raise ValueError(
             "--backbone-norm batch and --module-norm batch need --batching single-context: "
-            "in mixed-context batches the batch statistics leak the context (P4)"
+            "in mixed-context batches the batch statistics leak the context "
+            "(docs/context_module.md#batch-statistics-leak)"
         )
     if not isinstance(args.n_eval, int) or args.n_eval < 2:
         raise ValueError(f"--n-eval must be >= 2, got {args.n_eval}")

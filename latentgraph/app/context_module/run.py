@@ -368,7 +368,7 @@ def _write_report(
     figures.append(("Training curves", "training.png"))
     if result.learned_graph is not None and has_graph:
         figures.append(
-            ("Learned (maximal DAG, spec 2.7) vs. true concept graph", "concept_graph.png")
+            ("Learned (maximal DAG, causal layer) vs. true concept graph", "concept_graph.png")
         )
     per_context = [
         {
@@ -395,11 +395,13 @@ def _write_report(
             else ""
         )
         + ".",
-        "Evaluation: clean protocol: seeded real subsets without replacement (P7), fresh seeded "
-        "generations per context and batch (P5), one seeded set of SWD projections for every "
-        "context (P6), the final weights."
+        "Evaluation: clean protocol: seeded real subsets without replacement, fresh seeded "
+        "generations per context and batch, one seeded set of SWD projections for every "
+        "context, the final weights (docs/context_module.md#fixed-evaluation-samples and the "
+        "sections after it)."
         if protocol == "clean"
-        else "Evaluation: the reference protocol (spec 12): real images drawn with replacement, "
+        else "Evaluation: the reference protocol (as the paper's tables): real images drawn with "
+        "replacement, "
         "64 generations re-seeded to 0 and repeated, new projections per context; final weights.",
         f"Device: {fitted.device}; {metrics['steps']} steps in {metrics['train_wall_s']:.1f} s.",
     ]

@@ -41,7 +41,7 @@ def _objects(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``latentgraph fit interaction-asymmetry``."""
-    data = parser.add_argument_group("data (sprites, spec Sec. 4.1 and 4.4)")
+    data = parser.add_argument_group("data (sprites, docs/interaction_asymmetry.md#data)")
     data.add_argument("--image-size", type=int, choices=IMAGE_SIZES, default=64)
     data.add_argument(
         "--objects", type=_objects, default=(2, 4), metavar="MIN-MAX", help="objects per image"

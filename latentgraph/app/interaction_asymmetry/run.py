@@ -181,8 +181,9 @@ def _write_report(
         f"beta = {c.beta:g}, alpha = {c.alpha:g} (warm-up {c.alpha_warmup_steps} steps); "
         f"{metrics['n_parameters']} parameters.",
         f"L_int ranges over [0, {metrics.get('l_int_max', float('nan')):g}] (uniform attention "
-        "at the top); a low value is only a proxy for the no-interaction structure (spec quirk "
-        "16): J-ARI and JIS read the decoder's Jacobian.",
+        "at the top); a low value is only a proxy for the no-interaction structure "
+        "(docs/interaction_asymmetry.md#penalty-is-a-proxy): J-ARI and JIS read the decoder's "
+        "Jacobian.",
         f"Device: {fitted.device}; precision {fitted.speed.precision}, compile "
         f"{fitted.speed.compile}, pixels per image "
         f"{fitted.speed.pixels_per_image or c.n_pixels}; {metrics['steps']} steps in "

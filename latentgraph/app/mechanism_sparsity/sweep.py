@@ -1,7 +1,8 @@
 """Many mechanism-sparsity fits at once (seeds x sparsity settings) and label-free selection.
 
 Identifiability results say *some* sparsity level recovers the latents; which one is unknown
-without ground truth. The paper's answer (spec Sec. 2.7) is UDR: train several seeds per
+without ground truth. The paper's answer
+(``docs/mechanism_sparsity.md#model-selection-with-udr``) is UDR: train several seeds per
 setting, and pick the setting whose seeds agree most, measured by the mean pairwise MCC of their
 encodings on held-out data. :func:`run_sweep` trains every (setting, seed) run, writes each
 run's ``metrics.json`` and learned graphs, scores UDR on the validation split (no labels), and

@@ -127,7 +127,8 @@ def untrained(
     train_config: TrainConfig = TrainConfig(),
 ) -> FittedMechanismSparsityNumPyro:
     """The model :func:`fit` starts from (its initial weights depend on the seed alone): the
-    random-encoder control of spec Sec. 6.4. Arguments as :func:`fit`."""
+    random-encoder control of ``docs/mechanism_sparsity.md#reference-results``. Arguments as
+    :func:`fit`."""
     config = model_config or model_config_for(dataset)
     bounds = check_fit_arguments(dataset, config, sparsity, train_config)
     device = resolve_jax_device(train_config.device)
