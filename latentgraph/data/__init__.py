@@ -3,6 +3,7 @@
 Nothing here imports torch or JAX (STYLE.md, point 3).
 """
 
+from latentgraph.data._checks import check_int, check_real_array, check_seed, describe
 from latentgraph.data.arrays import ArrayDataset, ArrayDatasetWriter
 from latentgraph.data.dataset import Dataset
 from latentgraph.data.digits import (
@@ -54,6 +55,10 @@ from latentgraph.data.true_graphs import GRAPH_NAMES, named_graph, random_graph
 from latentgraph.data.user import load_npz
 
 __all__ = [
+    "check_int",
+    "check_real_array",
+    "check_seed",
+    "describe",
     "DIGIT_CONCEPTS",
     "DIGIT_HELDOUT_PAIRS",
     "DIGIT_PARAMETERS",

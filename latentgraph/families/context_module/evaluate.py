@@ -39,10 +39,15 @@ import torch
 from latentgraph.families.context_module.config import COMPOSE_MODES
 from latentgraph.families.context_module.fit_pyro import FittedContextModule
 from latentgraph.families.context_module.generate import generate, generate_reference, target_mask
-from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
-from latentgraph.metrics.concepts import compare_concept_graphs, concept_graph_scores, concept_r2
-from latentgraph.metrics.elbo_bpd import elbo_bpd
-from latentgraph.metrics.sliced_wasserstein import random_projections, sliced_wasserstein
+from latentgraph.metrics import (
+    compare_concept_graphs,
+    concept_graph_scores,
+    concept_r2,
+    elbo_bpd,
+    random_projections,
+    sliced_wasserstein,
+)
+from latentgraph.pyro import AnalyticMeanFieldELBO
 
 PROTOCOLS: tuple[str, ...] = ("clean", "reference")
 

@@ -28,13 +28,11 @@ import numpy as np
 import pyro
 import torch
 
+from latentgraph import History, TrainConfig
 from latentgraph.families.context_module.config import BATCHINGS, ContextModuleConfig
 from latentgraph.families.context_module.pyro_model import ContextModuleVAE
 from latentgraph.families.context_module.variants import Variant, get_variant
-from latentgraph.inference.checkpoint_torch import load_checkpoint
-from latentgraph.inference.devices_torch import resolve_device
-from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
-from latentgraph.inference.svi_torch import History, TrainConfig, train
+from latentgraph.pyro import AnalyticMeanFieldELBO, load_checkpoint, resolve_device, train
 
 
 class ContextModuleObjective:

@@ -34,7 +34,7 @@ from latentgraph.families.context_module.config import (
     OBS_NOISE_MASKS,
     ModuleSizes,
 )
-from latentgraph.models.nn_torch import ParallelLinear
+from latentgraph.pyro import ParallelLinear
 
 
 def block_diagonal_mask(n_blocks: int, block: int) -> torch.Tensor:

@@ -26,14 +26,13 @@ import numpy as np
 import torch
 
 from latentgraph.families.interaction_asymmetry.fit_pyro import FittedInteractionAsymmetry
-from latentgraph.metrics.objects import (
+from latentgraph.metrics import (
     fit_slot_readout,
     jacobian_ari,
     jacobian_interaction_score,
     reconstruction_metrics,
 )
-from latentgraph.models.interaction_penalty_torch import interaction_penalty
-from latentgraph.models.jacobian_torch import slot_influence_torch
+from latentgraph.pyro import interaction_penalty, slot_influence_torch
 
 OOD_SPLIT = "test_ood"
 N_EXAMPLES = 8

@@ -29,6 +29,7 @@ from pyro.distributions.util import scale_and_mask
 from pyro.poutine.util import site_is_subsample
 from torch.distributions import kl_divergence
 
+from latentgraph import History, TrainConfig
 from latentgraph.families.interaction_asymmetry.config import InteractionAsymmetryConfig
 from latentgraph.families.interaction_asymmetry.pyro_model import (
     PRECISIONS,
@@ -36,9 +37,7 @@ from latentgraph.families.interaction_asymmetry.pyro_model import (
     select_pixels,
 )
 from latentgraph.families.interaction_asymmetry.schedules import alpha_schedule
-from latentgraph.inference.devices_torch import resolve_device
-from latentgraph.inference.svi_torch import History, TrainConfig, train
-from latentgraph.models.interaction_penalty_torch import interaction_penalty
+from latentgraph.pyro import interaction_penalty, resolve_device, train
 
 
 def elbo_terms(

@@ -42,7 +42,7 @@ from torch import nn
 from latentgraph.families.interaction_asymmetry.config import InteractionAsymmetryConfig
 from latentgraph.families.interaction_asymmetry.decoder_torch import CrossAttentionDecoder
 from latentgraph.families.interaction_asymmetry.encoder_torch import SlotEncoder
-from latentgraph.models.interaction_penalty_torch import interaction_penalty
+from latentgraph.pyro import interaction_penalty
 
 PRECISIONS = ("float32", "bf16")
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 
-from latentgraph.inference.schedules import LinearSchedule
-from latentgraph.inference.settings import TrainConfig
+from latentgraph import TrainConfig
+from latentgraph.pyro import LinearSchedule
 
 OFFICIAL_STEPS = 500_000
 

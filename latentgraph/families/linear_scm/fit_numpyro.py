@@ -51,8 +51,7 @@ from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_uniform
 from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 from numpyro.infer.util import log_density, potential_energy
 
-from latentgraph.data._checks import check_int, check_seed, describe
-from latentgraph.data.dataset import Dataset
+from latentgraph.data import Dataset, check_int, check_seed, describe
 from latentgraph.families.linear_scm.config import LinearSCMPrior
 from latentgraph.families.linear_scm.inputs import LinearSCMInputs, MixingChoice, linear_scm_inputs
 from latentgraph.families.linear_scm.intervention_numpyro import perfect_intervention

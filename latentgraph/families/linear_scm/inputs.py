@@ -14,9 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from latentgraph.data._checks import check_real_array, describe
-from latentgraph.data.dataset import Dataset
-from latentgraph.data.linear_scm import context_index
+from latentgraph.data import Dataset, check_real_array, context_index, describe
 
 __all__ = ["LinearSCMInputs", "MixingChoice", "context_statistics", "linear_scm_inputs"]
 

@@ -72,7 +72,7 @@ from latentgraph.families.linear_scm.mechanisms_numpyro import (
     linear_mechanisms,
     observation_moments,
 )
-from latentgraph.models.spike_slab_numpyro import SpikeAndSlabNormal
+from latentgraph.numpyro import SpikeAndSlabNormal
 
 __all__ = [
     "edge_weight_prior",

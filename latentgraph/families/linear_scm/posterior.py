@@ -29,7 +29,7 @@ import numpy as np
 import xarray as xr
 
 from latentgraph.families.linear_scm.inputs import LinearSCMInputs
-from latentgraph.graphs.beliefs import EdgeBeliefs
+from latentgraph.graphs import EdgeBeliefs
 
 __all__ = [
     "convergence_summary",

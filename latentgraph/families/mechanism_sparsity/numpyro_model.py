@@ -56,9 +56,7 @@ from numpyro import handlers
 from numpyro.contrib.module import flax_module
 
 from latentgraph.families.mechanism_sparsity.config import MechanismSparsityConfig
-from latentgraph.models.edge_mask_numpyro import edge_mask, relaxed_edge_posterior
-from latentgraph.models.mechanisms_flax import MaskedMechanisms
-from latentgraph.models.nn_flax import MLP
+from latentgraph.numpyro import MLP, MaskedMechanisms, edge_mask, relaxed_edge_posterior
 
 ENCODER_VAR_FLOOR = 1e-4
 TRANSITION_VAR_FLOOR = 1e-6

@@ -14,8 +14,8 @@ import numpy as np
 from jax import random
 from numpyro import handlers
 
+from latentgraph import split_posterior_tree
 from latentgraph.data import Dataset
-from latentgraph.inference.posterior import split_posterior_tree
 
 
 def sample_posterior(

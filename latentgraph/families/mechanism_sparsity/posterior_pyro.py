@@ -14,8 +14,8 @@ import numpy as np
 import pyro
 import torch
 
+from latentgraph import split_posterior_tree
 from latentgraph.data import Dataset
-from latentgraph.inference.posterior import split_posterior_tree
 
 
 @torch.no_grad()

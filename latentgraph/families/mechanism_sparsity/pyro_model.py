@@ -28,10 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from latentgraph.families.mechanism_sparsity.config import MechanismSparsityConfig
-from latentgraph.models.edge_mask_pyro import edge_mask, relaxed_edge_posterior
-from latentgraph.models.handlers_pyro import fix
-from latentgraph.models.mechanisms_torch import MaskedMechanisms
-from latentgraph.models.nn_torch import mlp
+from latentgraph.pyro import MaskedMechanisms, edge_mask, fix, mlp, relaxed_edge_posterior
 
 ENCODER_VAR_FLOOR = 1e-4
 TRANSITION_VAR_FLOOR = 1e-6
