@@ -75,7 +75,7 @@ class MaskedSelect(Distribution):
     """
 
     arg_constraints: dict = {}
-    pytree_data_fields = ("natural", "intervened", "mask")
+    pytree_data_fields = ("natural", "intervened", "select_mask")
 
     def __init__(self, natural: Distribution, intervened: Distribution, mask: jax.Array):
         if not isinstance(natural, Distribution) or not isinstance(intervened, Distribution):
@@ -102,11 +102,11 @@ class MaskedSelect(Distribution):
             )
         self.natural = natural.expand(batch_shape)
         self.intervened = intervened.expand(batch_shape)
-        self.mask = mask
+        self.select_mask = mask
         super().__init__(batch_shape, tuple(natural.event_shape), validate_args=False)
 
     def _event_mask(self) -> jax.Array:
-        return jnp.reshape(self.mask, self.mask.shape + (1,) * len(self.event_shape))
+        return jnp.reshape(self.select_mask, self.select_mask.shape + (1,) * len(self.event_shape))
 
     @constraints.dependent_property(is_discrete=False)
     def support(self):
@@ -128,7 +128,9 @@ class MaskedSelect(Distribution):
         return self.sample(key, sample_shape)
 
     def log_prob(self, value: jax.Array) -> jax.Array:
-        return jnp.where(self.mask, self.intervened.log_prob(value), self.natural.log_prob(value))
+        return jnp.where(
+            self.select_mask, self.intervened.log_prob(value), self.natural.log_prob(value)
+        )
 
     @property
     def mean(self) -> jax.Array:
@@ -145,5 +147,5 @@ class MaskedSelect(Distribution):
         return MaskedSelect(
             self.natural.expand(batch_shape),
             self.intervened.expand(batch_shape),
-            jnp.broadcast_to(self.mask, batch_shape),
+            jnp.broadcast_to(self.select_mask, batch_shape),
         )

@@ -164,7 +164,11 @@ def soft_shift_scale(
     if isinstance(natural, Independent):
         return Independent(transform(natural.base_dist), natural.reinterpreted_batch_ndims)
     if isinstance(natural, ExpandedDistribution):
-        return transform(natural.base_dist).expand(natural.batch_shape)
+        base = natural.base_dist
+        if isinstance(base, (dist.MultivariateNormal, *_LOC_SCALE)):
+            # broadcast the parameters first, so that shifts of the expanded (plate) shape apply
+            return transform(_broadcast_parameters(base, tuple(natural.batch_shape)))
+        return transform(base).expand(natural.batch_shape)
     if isinstance(natural, MaskedDistribution):
         return transform(natural.base_dist).mask(natural._mask)
     if isinstance(natural, (dist.MultivariateNormal, *_LOC_SCALE)):
@@ -186,6 +190,20 @@ def soft_shift_scale(
         f"site {site!r}: a soft intervention needs a location-scale distribution (Normal, "
         "Laplace, Cauchy, Gumbel, LogNormal, MultivariateNormal, possibly Independent/expanded/"
         f"masked), got {type(natural).__name__}; use Stochastic(mechanism) instead"
+    )
+
+
+def _broadcast_parameters(base: Distribution, batch_shape: tuple[int, ...]) -> Distribution:
+    """A location-scale or MultivariateNormal ``base`` rebuilt with its parameters broadcast to
+    ``batch_shape`` (what ``base.expand(batch_shape)`` means)."""
+    if isinstance(base, dist.MultivariateNormal):
+        d = base.event_shape[0]
+        return dist.MultivariateNormal(
+            loc=jnp.broadcast_to(base.loc, batch_shape + (d,)),
+            scale_tril=jnp.broadcast_to(base.scale_tril, batch_shape + (d, d)),
+        )
+    return type(base)(
+        jnp.broadcast_to(base.loc, batch_shape), jnp.broadcast_to(base.scale, batch_shape)
     )
 
 
