@@ -111,6 +111,9 @@ class SVISettings:
         dual_restarts: reset a multiplier to 0 whenever its constraint holds.
         lr_decay: ``"none"`` or ``"cosine"`` (as :class:`TrainConfig`).
         final_lr_fraction: the cosine schedule's last value as a fraction of the initial lr.
+        param_groups: further ``((names, lr), ...)`` groups, each trained at its own Adam
+            rate, for more than the two rates above (names in no group and not in
+            ``graph_params`` stay at ``lr``).
     """
 
     batch_size: int
@@ -120,6 +123,7 @@ class SVISettings:
     dual_restarts: bool = True
     lr_decay: str = "none"
     final_lr_fraction: float = 0.05
+    param_groups: tuple[tuple[tuple[str, ...], float], ...] = ()
 
     @classmethod
     def from_train_config(cls, config: TrainConfig, **kwargs) -> SVISettings:
@@ -133,15 +137,24 @@ class SVISettings:
 
 
 def make_optimizer(settings: SVISettings) -> optax.GradientTransformation:
-    """Adam at ``settings.lr``, and at ``settings.graph_lr`` for ``settings.graph_params``."""
+    """Adam at ``settings.lr``, at ``settings.graph_lr`` for ``settings.graph_params`` and at
+    each group's rate for ``settings.param_groups``."""
     graph_lr = settings.graph_lr or settings.lr
+    groups = {f"group_{i}": names for i, (names, _) in enumerate(settings.param_groups)}
+
+    def label(name: str) -> str:
+        for group, names in groups.items():
+            if name in names:
+                return group
+        return "graph" if name in settings.graph_params else "network"
 
     def labels(params):
-        return {k: "graph" if k in settings.graph_params else "network" for k in params}
+        return {k: label(k) for k in params}
 
-    return optax.multi_transform(
-        {"network": optax.adam(settings.lr), "graph": optax.adam(graph_lr)}, labels
-    )
+    transforms = {"network": optax.adam(settings.lr), "graph": optax.adam(graph_lr)}
+    for i, (_, rate) in enumerate(settings.param_groups):
+        transforms[f"group_{i}"] = optax.adam(rate)
+    return optax.multi_transform(transforms, labels)
 
 
 def lr_factor(settings: SVISettings, step, total_steps) -> jax.Array:
@@ -247,6 +260,9 @@ def train(
     evaluate: Callable[[SVIState, int], dict] | None = None,
     chunk_steps: int = 250,
     description: str = "train",
+    history: History | None = None,
+    pending: tuple[dict, int] | None = None,
+    on_chunk: Callable[[SVIState, RunHyper, History, tuple[dict, int]], None] | None = None,
 ) -> tuple[SVIState, History]:
     """Run ``config.steps - state.step`` steps in jitted chunks; returns the state and history.
 
@@ -260,6 +276,13 @@ def train(
             steps and at the end; its values show in the progress bar and in
             ``History.evaluations``.
         chunk_steps: steps per dispatch (see :func:`chunk_length`).
+        history: the history so far, to continue (a resumed run); rows are appended to it.
+        pending: ``(sums, count)`` of the log window left open by the run being continued
+            (the logs of the ``count`` steps since its last row), so that a resumed run writes
+            the same rows as an uninterrupted one.
+        on_chunk: ``on_chunk(state, hyper, history, pending)`` after every completed chunk
+            (and its evaluation), e.g. to write a checkpoint; ``hyper.lr_scale`` holds the
+            current divergence back-off.
 
     A chunk whose loss or gradient became non-finite is replayed from its start with every
     learning rate multiplied by ``config.recovery_lr_factor``; after ``config.max_recoveries``
@@ -272,12 +295,11 @@ def train(
         raise ValueError(f"batch_size {config.batch_size} exceeds the {n} training samples")
     length = chunk_length(config, chunk_steps)
     log_every = max(config.log_every, 1)
-    history = History()
-    running: dict[str, float] = {}
-    running_count = 0
+    history = History() if history is None else history
+    running, running_count = ({}, 0) if pending is None else (dict(pending[0]), int(pending[1]))
     postfix: dict[str, str] = {}
     done = int(state.step)
-    started = time.perf_counter()
+    started = time.perf_counter() - history.wall_s  # a continued run's clock goes on
     bar = tqdm(
         total=config.steps,
         initial=done,
@@ -333,6 +355,8 @@ def train(
             result = {"step": done, **evaluate(state, done)}
             history.evaluations.append(result)
             postfix.update({k: f"{v:.3f}" for k, v in result.items() if k != "step"})
+        if on_chunk is not None:
+            on_chunk(state, hyper, history, (dict(running), running_count))
         bar.set_postfix(postfix, refresh=False)
         bar.update(done - bar.n)
     bar.close()
