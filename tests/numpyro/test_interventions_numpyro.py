@@ -24,6 +24,7 @@ from numpyro import handlers
 from numpyro.infer import Predictive
 from numpyro.infer.util import log_density
 
+from latentgraph.data import linear_scm_moments
 from latentgraph.models.handlers_numpyro import fix
 from latentgraph.models.interventions.contexts import (
     Context,
@@ -254,45 +255,25 @@ def test_per_sample_mixed_mask_moments(kind):
 
 
 def test_subsumes_the_linear_scm_family_handler():
-    """The family's ``perfect_intervention`` acts on marginalised mechanisms; the library handler
-    on the latents' sample sites. One do(z_k ~ N(m_k, s_k^2)) per context, as per-sample masks
-    in one batch, gives the family's closed-form moments (mixing = I, no observation noise)."""
-    from latentgraph.families.linear_scm.intervention_numpyro import perfect_intervention
-    from latentgraph.families.linear_scm.mechanisms_numpyro import (
-        LinearMechanisms,
-        linear_mechanisms,
-        observation_moments,
-    )
-
-    weights, scales, intercepts = _scm_args(SCM4)
+    """The linear-SCM family's ``perfect_intervention`` sets, in context ``k + 1``, the mechanism
+    of latent ``k`` to ``N(m_k, s_k^2)`` with its parents cut; its test checks it against
+    :func:`latentgraph.data.linear_scm_moments`. The library handler gives those moments too,
+    one ``do(z_k ~ N(m_k, s_k^2))`` per context as per-sample masks in one batch (mixing = I,
+    no observation noise). The family module itself is not imported: its package loads arviz."""
+    weights, scales = SCM4["weights"], SCM4["noise_scales"]
     loc, scale = np.array([2.0, -1.0, 0.5, 3.0]), np.array([0.5, 0.3, 1.5, 0.2])
-    targets = np.vstack([np.zeros((1, 4)), np.eye(4)])  # context 0 observational
-    n_contexts = len(targets)
-
-    def program():
-        return linear_mechanisms(
-            "mechanisms",
-            LinearMechanisms(
-                jnp.broadcast_to(jnp.asarray(weights, jnp.float32), (n_contexts, 4, 4)),
-                jnp.broadcast_to(jnp.asarray(intercepts, jnp.float32), (n_contexts, 4)),
-                jnp.broadcast_to(jnp.asarray(scales, jnp.float32), (n_contexts, 4)),
-            ),
-        )
-
-    mechanisms = perfect_intervention(program, targets=targets, loc=loc, scale=scale)()
-    family_loc, family_tril = observation_moments(mechanisms, jnp.eye(4), 0.0)
-    family_cov = np.asarray(family_tril) @ np.swapaxes(np.asarray(family_tril), -1, -2)
-
-    per_context = 6000
+    family_loc, family_cov = linear_scm_moments(weights, scales, loc, scale, np.eye(4), 0.0)
+    n_contexts, per_context = 5, 6000
     context_of_row = np.arange(n_contexts * per_context) % n_contexts
-    sets = [set(np.flatnonzero(targets[c]).tolist()) for c in context_of_row]
+    sets = [set() if c == 0 else {c - 1} for c in context_of_row]
     context = Context(
         {f"x{k}": PerfectDraw(dist.Normal(loc[k], scale[k])) for k in range(4)},
         mask=target_mask(sets, NAMES4),
     )
-    samples = _draw(intervene(_scm_model(SCM4), context), len(sets), seed=11)
+    model = intervene(linear_gaussian_scm_numpyro(weights, scales), context)
+    samples = _draw(model, len(sets), seed=11)
     for c in range(n_contexts):
-        _assert_moments(samples[context_of_row == c], np.asarray(family_loc[c]), family_cov[c])
+        _assert_moments(samples[context_of_row == c], family_loc[c], family_cov[c])
 
 
 # ---------------------------------------------------------------- two formulations agree
@@ -674,6 +655,31 @@ def test_composes_with_predictive():
     x1, x2 = np.asarray(out["x1"]), np.asarray(out["x2"], np.float64)
     assert np.all(x1[:, mask] == 2.0) and np.all(x1[:, ~mask] != 2.0)
     assert abs(x2[:, mask].mean() - (1.5 - 2.0 + 0.2)) < N_SE * 0.7 / math.sqrt(draws * n / 2)
+    # posterior samples of the fixed site itself (e.g. from an observational fit) are traced
+    # under Predictive, so they cannot raise: the intervened value is put back where fixed
+    samples = {"x0": jnp.full((draws, n), 3.0), "x1": jnp.full((draws, n), -50.0)}
+    for m in (mask, None):
+        program = perfect(_scm_model(scm), site="x1", value=2.0, mask=m)
+        x2 = np.asarray(Predictive(program, posterior_samples=samples)(jax.random.key(7), n)["x2"])
+        fixed = np.ones(n, bool) if m is None else m
+        assert abs(x2[:, fixed].mean() - (1.5 - 2.0 + 0.2)) < 0.2  # -50 would give 51.7
+        assert np.all(x2[:, ~fixed] > 40.0)
+
+
+def test_inner_mask_handler_is_kept():
+    """NumPyro's ``mask`` wraps the distribution; an intervention keeps the wrapper."""
+
+    def model():
+        with numpyro.plate("n", 3), handlers.mask(mask=np.array([True, False, True])):
+            return numpyro.sample("x", dist.Normal(0.0, 1.0))
+
+    values = {"x": jnp.array([1.0, 2.0, 3.0])}
+    shifted = soft(model, site="x", loc_shift=1.0, mask=np.array([True, True, False]))
+    expected = float(dist.Normal(1.0, 1.0).log_prob(1.0) + dist.Normal(0.0, 1.0).log_prob(3.0))
+    assert float(log_density(shifted, (), {}, values)[0]) == pytest.approx(expected, abs=1e-5)
+    redrawn = perfect(model, site="x", distribution=dist.Normal(3.0, 1.0))
+    expected = float(dist.Normal(3.0, 1.0).log_prob(jnp.array([1.0, 3.0])).sum())
+    assert float(log_density(redrawn, (), {}, values)[0]) == pytest.approx(expected, abs=1e-5)
 
 
 def test_fix_drops_sites_from_the_joint_like_the_pyro_fix():

@@ -52,7 +52,7 @@ def apply_intervention(msg: dict, intervention: Intervention, mask: object | Non
     With a mask, ``msg["fn"]`` becomes ``MaskedSelect(natural, intervened, mask)``.
     """
     site = msg["name"]
-    natural = msg["fn"]
+    natural, masks = _unmasked(msg["fn"])
     if not isinstance(natural, Distribution):
         raise TypeError(
             f"site {site!r}: interventions need a NumPyro distribution, got "
@@ -60,25 +60,48 @@ def apply_intervention(msg: dict, intervention: Intervention, mask: object | Non
         )
     intervened, value = intervened_distribution(site, natural, intervention)
     if mask is None:
-        msg["fn"] = intervened
+        msg["fn"] = _remasked(intervened, masks)
         if value is not None and not msg["is_observed"]:
             msg["value"] = value
             msg["is_observed"] = True
         return
-    msg["fn"] = MaskedSelect(natural, intervened, site_mask(site, mask, natural))
+    select = MaskedSelect(natural, intervened, site_mask(site, mask, natural))
+    msg["fn"] = _remasked(select, masks)
+
+
+def _unmasked(fn: object) -> tuple[object, list]:
+    """``fn`` without its ``numpyro.handlers.mask`` layers, and those masks (outermost first).
+
+    NumPyro's ``mask`` handler wraps the site's distribution (Pyro's sets ``msg["mask"]``), so
+    the intervention acts on the distribution inside and the masks are put back around it.
+    """
+    masks = []
+    while isinstance(fn, MaskedDistribution):
+        masks.append(fn._mask)
+        fn = fn.base_dist
+    return fn, masks
+
+
+def _remasked(fn: Distribution, masks: list) -> Distribution:
+    for mask in reversed(masks):
+        fn = fn.mask(mask)
+    return fn
 
 
 def check_fixed_value(msg: dict) -> None:
     """After the stack has run: a site fixed by a :class:`PerfectValue` must still hold its
     value where intervened. Outer handlers can overwrite it (``numpyro.handlers.condition`` or
     ``substitute``, observed data, :class:`numpyro.infer.Predictive`'s posterior samples), which
-    would silently undo the intervention downstream; raise instead.
+    would silently undo the intervention downstream.
 
-    The check needs concrete values: under ``jit``, ``vmap`` or ``lax.map`` (inside
-    ``Predictive``, MCMC and SVI) a traced value cannot be compared in Python and the check is
-    skipped, so keep intervened sites out of the values given to those.
+    Concrete values that differ raise a ValueError (as the Pyro twin does). Traced values (under
+    ``jit``, ``vmap`` or ``lax.map``: inside ``Predictive``, MCMC and SVI) cannot be compared in
+    Python; there the intervened value is put back, ``where(mask, v, value)``, so the program
+    downstream still sees ``do(x := v)``. Outer handlers that recorded the site before (a
+    ``trace`` outside) keep the value they saw, and score it ``-inf`` under the point mass where
+    it differs.
     """
-    fn, value = msg["fn"], msg["value"]
+    fn, value = _unmasked(msg["fn"])[0], msg["value"]
     if isinstance(fn, dist.Delta):
         if value is fn.v:
             return
@@ -88,6 +111,9 @@ def check_fixed_value(msg: dict) -> None:
     else:  # an outer handler replaced the distribution: it owns the site now
         return
     if any(isinstance(x, jax.core.Tracer) for x in (value, fixed, where)):
+        value = jnp.asarray(value)
+        restored = fixed if where is None else jnp.where(where, fixed, value)
+        msg["value"] = jnp.broadcast_to(restored, jnp.broadcast_shapes(value.shape, fixed.shape))
         return
     differs = jnp.asarray(value) != fixed
     if where is not None:
