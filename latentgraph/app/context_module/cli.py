@@ -13,6 +13,9 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+from latentgraph.app.context_module.presets import QUAD_SIZES, RUN_PRESETS, SIZING, estimate
+from latentgraph.app.options import add_preset_option
+from latentgraph.app.presets import preset_line, resolve_preset, torch_has_gpu
 from latentgraph.app.registry import Family, register
 from latentgraph.families.context_module.config import (
     BACKBONE_NORMS,
@@ -44,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         choices=IMAGE_SIZES,
         default=None,
-        help="image side (default: 64 for quad data, 32 for digits)",
+        help="image side (preset paper: 64 for quad data, 32 for digits; cpu: 32)",
     )
     for name, value in QUAD_DEFAULTS.items():
         data.add_argument(
@@ -52,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             type=int,
             default=None,
             metavar="N",
-            help=f"quad data: images per context in this split (default {value})",
+            help=f"quad data: images per context in this split (preset paper {value}, cpu "
+            f"{RUN_PRESETS['cpu'][name]})",
         )
     data.add_argument(
         "--n-replicas",
@@ -86,8 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--sizes",
         choices=tuple(SIZE_PRESETS),
-        default="official",
-        help="official: the spec's network; cpu: sized for 2 CPU cores",
+        default=None,
+        help="official: the paper's network; cpu: sized for 2 CPU cores (preset paper: "
+        "official, cpu: cpu)",
     )
     model.add_argument("--beta", type=float, default=1.0)
     model.add_argument("--group-lasso", type=float, default=0.0, help="lambda_g per sample")
@@ -104,15 +109,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--module-norm",
         choices=MODULE_NORMS,
-        default="layer",
+        default=None,
         help="expressive-layer normalisation (batch: the reference's, needs --batching "
-        "single-context)",
+        "single-context; preset paper: layer, cpu: batch)",
     )
     model.add_argument(
         "--backbone-norm",
         choices=BACKBONE_NORMS,
-        default="group",
-        help="backbone normalisation (batch: the reference's, needs --batching single-context)",
+        default=None,
+        help="backbone normalisation (batch: the reference's, needs --batching single-context; "
+        "preset paper: group, cpu: batch)",
     )
     model.add_argument(
         "--expressivity",
@@ -126,10 +132,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--steps",
         type=int,
-        default=48_000,
-        help="optimiser steps (default: about 100 epochs of quad_causal at 512)",
+        default=None,
+        help="optimiser steps (preset paper 48000, about 100 epochs of quad_causal at 512; "
+        "cpu 15000)",
     )
-    train.add_argument("--batch-size", type=int, default=512)
+    train.add_argument("--batch-size", type=int, default=None, help="preset paper 512, cpu 64")
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument(
         "--lr-decay",
@@ -140,8 +147,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--batching",
         choices=BATCHINGS,
-        default="mixed",
-        help="minibatches mix contexts, or each holds one context (the reference's sampler)",
+        default=None,
+        help="minibatches mix contexts, or each holds one context (the reference's sampler; "
+        "preset paper: mixed, cpu: single-context)",
     )
     train.add_argument("--seed", type=int, default=0, metavar="S")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
@@ -180,6 +188,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="continue the run in DIR from its last checkpoint (same arguments)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_preset_option(parser)
 
 
 def _expressivity(text: str) -> tuple[int, int, int]:
@@ -278,6 +287,10 @@ def run(args: argparse.Namespace) -> dict:
     from latentgraph.families.context_module.fit_pyro import pretrained_backbone
     from latentgraph.inference.devices_torch import resolve_device
 
+    preset = resolve_preset(args, RUN_PRESETS, sizing=SIZING, has_accelerator=torch_has_gpu)
+    if args.dataset == "digits":  # the preset's data sizes are quad data's
+        for name in set(QUAD_SIZES) - set(preset.typed):
+            setattr(args, name, None)
     variant = get_variant(args.variant)
     config = model_config(args)
     if variant.pretrained and args.pretrained is None:
@@ -307,7 +320,7 @@ def run(args: argparse.Namespace) -> dict:
         checkpoint_every=args.checkpoint_every or min(1000, max(args.steps // 10, 1)),
         progress=not args.no_progress,
     )
-    resolve_device(args.device)
+    device = str(resolve_device(args.device))
     out = Path(args.out)
     if out.is_dir() and any(out.iterdir()) and not (args.overwrite or args.resume):
         prepare_run_dir(out)  # refuses, before the data are generated
@@ -326,6 +339,8 @@ def run(args: argparse.Namespace) -> dict:
         n_eval=args.n_eval,
         protocol=args.eval_protocol,
         batching=args.batching,
+        preset=preset.to_dict(),
+        announce=preset_line(preset, device, args.steps, estimate(args, device)),
     )
     return metrics
 

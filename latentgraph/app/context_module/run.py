@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from latentgraph.app.presets import announce as announce_line
 from latentgraph.app.report import draw_training_curves, markdown_table, write_report
 from latentgraph.app.runs import check_same_run, prepare_run_dir, write_json, write_npy
 from latentgraph.data.arrays import ArrayDataset
@@ -154,11 +155,14 @@ def run_fit(
     n_eval: int = 1000,
     protocol: str = "clean",
     batching: str = "mixed",
+    preset: dict | None = None,
+    announce: str | None = None,
 ) -> dict:
     """Fit ``variant`` on the train split, evaluate on test/heldout, write the run folder.
 
     Every check runs before the folder is touched; ``config.json`` is written before training.
-    Returns the metrics.
+    ``preset`` (the resolved ``--preset``) is recorded in ``config.json``; ``announce`` is
+    printed on stderr just before training. Returns the metrics.
     """
     check_dataset(dataset, config)
     train = dataset.split("train")
@@ -181,11 +185,14 @@ def run_fit(
         "model": config.to_dict(),
         "train": {**asdict(train_config), "batching": batching},
         "evaluation": {"n_eval": n_eval, "seed": train_config.seed, "protocol": protocol},
+        **({"preset": preset} if preset is not None else {}),
     }
     if resume:
         check_same_run(out, run_config, ignore=RESUME_MAY_CHANGE)
     else:
         write_json(out / "config.json", run_config)
+    if announce is not None:
+        announce_line(announce)
     start = time.perf_counter()
     valid = dataset.split("valid")
     rows = _subset(len(valid["images"]), VALID_ROWS, train_config.seed)

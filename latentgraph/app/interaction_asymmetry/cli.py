@@ -14,6 +14,9 @@ import argparse
 import math
 from pathlib import Path
 
+from latentgraph.app.interaction_asymmetry.presets import RUN_PRESETS, SIZING, estimate
+from latentgraph.app.options import add_preset_option
+from latentgraph.app.presets import preset_line, resolve_preset, torch_has_gpu
 from latentgraph.app.registry import Family, register
 from latentgraph.families.interaction_asymmetry.config import PRESETS
 from latentgraph.families.interaction_asymmetry.fit_pyro import SpeedSettings
@@ -42,7 +45,13 @@ def _objects(text: str) -> tuple[int, int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``latentgraph fit interaction-asymmetry``."""
     data = parser.add_argument_group("data (sprites, docs/interaction_asymmetry.md#data)")
-    data.add_argument("--image-size", type=int, choices=IMAGE_SIZES, default=64)
+    data.add_argument(
+        "--image-size",
+        type=int,
+        choices=IMAGE_SIZES,
+        default=None,
+        help="preset paper 64, cpu 32",
+    )
     data.add_argument(
         "--objects", type=_objects, default=(2, 4), metavar="MIN-MAX", help="objects per image"
     )
@@ -53,7 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="diagonal: train on the diagonal band, test also off it (needs one object count)",
     )
     data.add_argument(
-        "--n-images", type=int, default=100_000, help="images generated (split 0.9/0.05/0.05)"
+        "--n-images",
+        type=int,
+        default=None,
+        help="images generated (split 0.9/0.05/0.05; preset paper 1e5, cpu 2e4)",
     )
     data.add_argument("--data-seed", type=int, default=0)
     data.add_argument(
@@ -67,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sizes",
         choices=sorted(PRESETS),
         default=None,
-        help="network sizes (default: official at 64x64, cpu at 32x32)",
+        help="network sizes (preset paper: official at 64x64, cpu at 32x32; cpu: cpu)",
     )
     model.add_argument("--alpha", type=float, default=0.05, metavar="A", help="L_int weight")
     model.add_argument("--beta", type=float, default=0.05, metavar="B", help="KL weight")
@@ -84,17 +96,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="attention logits scaled by the width^-1/2 (official) or head dim^-1/2",
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--steps", type=int, default=OFFICIAL_STEPS)
-    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument(
+        "--steps", type=int, default=None, help=f"preset paper {OFFICIAL_STEPS}, cpu 16000"
+    )
+    train.add_argument("--batch-size", type=int, default=None, help="preset paper 64, cpu 32")
     train.add_argument(
         "--lr", type=float, default=5e-4, help="peak learning rate (a fifth of it after the hold)"
     )
     train.add_argument(
         "--schedule",
         choices=("scaled", "official", "hold"),
-        default="scaled",
-        help="scaled: the spec's LR and alpha milestones times steps/500k; official: as is; "
-        "hold: scaled warm-ups, then the peak rate to the end (no drop, no decay: short runs)",
+        default=None,
+        help="scaled: the paper's LR and alpha milestones times steps/500k; official: as is; "
+        "hold: scaled warm-ups, then the peak rate to the end (no drop, no decay: short runs); "
+        "preset paper: scaled, cpu: hold",
     )
     train.add_argument("--seed", type=int, default=0, metavar="S")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
@@ -103,7 +118,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="M",
-        help="decode M random pixels per image and step (unbiased, cheaper; default all)",
+        help="decode M random pixels per image and step (unbiased, cheaper; preset paper: "
+        "all, cpu: 256)",
     )
     train.add_argument("--precision", choices=("float32", "bf16"), default="float32")
     train.add_argument("--compile", action="store_true", help="torch.compile the networks")
@@ -116,7 +132,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument(
-        "--jacobian-images", type=int, default=64, help="test images for J-ARI and JIS"
+        "--jacobian-images",
+        type=int,
+        default=None,
+        help="test images for J-ARI and JIS (preset paper 64, cpu 200)",
     )
     evaluation.add_argument(
         "--readout-images", type=int, default=2000, help="training images for the slot-R^2 readout"
@@ -133,6 +152,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue the run in DIR (same arguments)"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_preset_option(parser)
 
 
 def _positive(name: str, value, *, allow_none: bool = False) -> None:
@@ -214,8 +234,9 @@ def run(args: argparse.Namespace) -> dict:
     from latentgraph.app.runs import prepare_run_dir
     from latentgraph.inference.devices_torch import resolve_device
 
+    preset = resolve_preset(args, RUN_PRESETS, sizing=SIZING, has_accelerator=torch_has_gpu)
     config, train_config, speed = _settings(args)  # validate everything before any data
-    resolve_device(args.device)
+    device = str(resolve_device(args.device))
     if args.pixels_per_image is not None and args.pixels_per_image > config.n_pixels:
         raise ValueError(
             f"--pixels-per-image must be <= {config.n_pixels} ({args.image_size}^2), got "
@@ -249,6 +270,8 @@ def run(args: argparse.Namespace) -> dict:
         jacobian_images=args.jacobian_images,
         readout_images=args.readout_images,
         eval_images=args.eval_images,
+        preset=preset.to_dict(),
+        announce=preset_line(preset, device, args.steps, estimate(args, device)),
     )
     return metrics
 

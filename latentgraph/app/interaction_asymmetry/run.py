@@ -19,6 +19,7 @@ from latentgraph.app.interaction_asymmetry.figures import (
     draw_reconstructions,
     draw_slot_decodings,
 )
+from latentgraph.app.presets import announce as announce_line
 from latentgraph.app.report import draw_training_curves, markdown_table, write_report
 from latentgraph.app.runs import check_same_run, prepare_run_dir, write_json, write_npy
 from latentgraph.data.arrays import ArrayDataset
@@ -82,13 +83,16 @@ def run_fit(
     jacobian_images: int = 64,
     readout_images: int = 2000,
     eval_images: int | None = None,
+    preset: dict | None = None,
+    announce: str | None = None,
 ) -> dict:
     """Fit, evaluate on the test split (and ``test_ood``) and write the run folder.
 
     ``config.json`` is written before training starts; with ``resume=True`` the folder must
     hold a run with the same settings and training continues from its ``checkpoint.pt``.
     ``jacobian_images``, ``readout_images`` and ``eval_images`` size the evaluation
-    (:func:`~.evaluate.evaluate`). Returns ``metrics``.
+    (:func:`~.evaluate.evaluate`). ``preset`` (the resolved ``--preset``) is recorded in
+    ``config.json``; ``announce`` is printed on stderr just before training. Returns ``metrics``.
     """
     _check_dataset(dataset, config)
     check_fit_arguments(dataset.split("train")["images"], config, train_config, speed)
@@ -105,11 +109,14 @@ def run_fit(
             "readout_images": readout_images,
             "eval_images": eval_images,
         },
+        **({"preset": preset} if preset is not None else {}),
     }
     if resume:
         check_same_run(out, run_config, ignore=RESUME_MAY_CHANGE)
     else:
         write_json(out / "config.json", run_config)
+    if announce is not None:
+        announce_line(announce)
     start = time.perf_counter()
     valid = dataset.split("valid")
 

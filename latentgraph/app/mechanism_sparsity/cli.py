@@ -6,6 +6,15 @@ import argparse
 import zipfile
 from functools import partial
 
+from latentgraph.app.mechanism_sparsity.presets import RUN_PRESETS, SIZING, estimate
+from latentgraph.app.options import add_preset_option
+from latentgraph.app.presets import (
+    ResolvedPreset,
+    jax_has_gpu,
+    preset_line,
+    resolve_preset,
+    torch_has_gpu,
+)
 from latentgraph.app.registry import Family, register
 from latentgraph.families.mechanism_sparsity.config import SPARSITY_MODES, NetworkSizes, demo_sizes
 from latentgraph.families.mechanism_sparsity.fit_pyro import SparsitySettings, model_config_for
@@ -48,13 +57,21 @@ def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> No
         "--mixing-seed", type=int, default=265542, help="seed of the mixing function f"
     )
     data.add_argument(
-        "--n-samples", type=int, default=1_000_000, help="samples generated (split 0.8/0.1/0.1)"
+        "--n-samples",
+        type=int,
+        default=None,
+        help="samples generated (split 0.8/0.1/0.1; preset paper 1e6, cpu 2e5)",
     )
     model = parser.add_argument_group("model and sparsity")
     model.add_argument(
         "--n-latents", type=int, default=None, help="latent dimension (default: from the data's z)"
     )
-    model.add_argument("--sizes", choices=sorted(SIZES), default="official", help="network sizes")
+    model.add_argument(
+        "--sizes",
+        choices=sorted(SIZES),
+        default=None,
+        help="network sizes (preset paper: official, cpu: small)",
+    )
     model.add_argument("--sparsity", choices=SPARSITY_MODES, default="constraint")
     if sweep:
         model.add_argument(
@@ -86,7 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> No
             metavar="L",
             help="penalty lambda (= -prior log-odds)",
         )
-    model.add_argument("--dual-lr", type=float, default=5e-4)
+    model.add_argument(
+        "--dual-lr",
+        type=float,
+        default=None,
+        help="dual ascent rate of the constraint (preset paper 5e-4, cpu 5e-2)",
+    )
     model.add_argument(
         "--anneal-fraction",
         type=float,
@@ -94,15 +116,18 @@ def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> No
         help="share of the steps over which the bound falls to B (paper: 0.5)",
     )
     model.add_argument(
-        "--graph-lr", type=float, default=None, help="learning rate of edge logits (default: --lr)"
+        "--graph-lr",
+        type=float,
+        default=None,
+        help="learning rate of edge logits (preset paper: --lr, cpu: 5e-2)",
     )
     model.add_argument(
         "--straight-through", action="store_true", help="hard masks in the forward pass"
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--steps", type=int, default=300_000)
-    train.add_argument("--batch-size", type=int, default=1024)
-    train.add_argument("--lr", type=float, default=5e-4)
+    train.add_argument("--steps", type=int, default=None, help="preset paper 300000, cpu 40000")
+    train.add_argument("--batch-size", type=int, default=None, help="preset paper 1024, cpu 256")
+    train.add_argument("--lr", type=float, default=None, help="preset paper 5e-4, cpu 5e-3")
     train.add_argument("--lr-decay", choices=("none", "cosine"), default="none")
     if sweep:
         train.add_argument(
@@ -150,6 +175,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> No
             help="continue the run in DIR from its last checkpoint (same arguments)",
         )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_preset_option(parser)
 
 
 def _numbers(text: str) -> list[float]:
@@ -191,9 +217,31 @@ def load_dataset(args: argparse.Namespace):
     )
 
 
+def apply_preset(args: argparse.Namespace) -> ResolvedPreset:
+    """Resolve ``--preset`` (a GPU is asked of the chosen backend: torch or JAX)."""
+    return resolve_preset(
+        args,
+        RUN_PRESETS,
+        sizing=SIZING,
+        has_accelerator=jax_has_gpu if args.backend == "numpyro" else torch_has_gpu,
+    )
+
+
+def _device_name(args: argparse.Namespace) -> str:
+    """The device the run will use (``ValueError`` for an unknown or missing one)."""
+    if args.backend == "numpyro":
+        from latentgraph.inference.devices_jax import device_name, resolve_jax_device
+
+        return device_name(resolve_jax_device(args.device))
+    from latentgraph.inference.devices_torch import resolve_device
+
+    return str(resolve_device(args.device))
+
+
 def run(args: argparse.Namespace) -> dict:
     from latentgraph.app.mechanism_sparsity.run import run_fit
 
+    preset = apply_preset(args)
     # Build (and so validate) every setting before any data is generated.
     sparsity = SparsitySettings(
         mode=args.sparsity,
@@ -216,14 +264,9 @@ def run(args: argparse.Namespace) -> dict:
         checkpoint_every=checkpoint_every,
         progress=not args.no_progress,
     )
-    if args.backend == "numpyro":
-        if args.resume:
-            raise ValueError("--resume is not supported by the numpyro backend yet")
-        from latentgraph.inference.devices_jax import resolve_jax_device as resolve_device
-    else:
-        from latentgraph.inference.devices_torch import resolve_device
-
-    resolve_device(args.device)
+    if args.backend == "numpyro" and args.resume:
+        raise ValueError("--resume is not supported by the numpyro backend yet")
+    device = _device_name(args)
     dataset = load_dataset(args)
     model_config = model_config_for(
         dataset,
@@ -253,6 +296,8 @@ def run(args: argparse.Namespace) -> dict:
         resume=args.resume,
         dataset_args=dataset_args,
         backend=args.backend,
+        preset=preset.to_dict(),
+        announce=preset_line(preset, device, args.steps, estimate(args, device)),
     )
 
 
@@ -260,6 +305,7 @@ def sweep(args: argparse.Namespace) -> dict:
     """``latentgraph sweep mechanism-sparsity``: seeds x bounds (or penalties), UDR selection."""
     from latentgraph.app.mechanism_sparsity.sweep import check_sweep_arguments, run_sweep
 
+    preset = apply_preset(args)
     if args.sparsity == "none":
         raise ValueError("--sparsity none has nothing to sweep; use constraint or penalty")
     values = args.bounds if args.sparsity == "constraint" else args.penalties
@@ -286,6 +332,7 @@ def sweep(args: argparse.Namespace) -> dict:
         device=args.device,
         progress=not args.no_progress,
     )
+    device = _device_name(args)
     dataset = load_dataset(args)
     model_config = model_config_for(
         dataset,
@@ -293,6 +340,8 @@ def sweep(args: argparse.Namespace) -> dict:
         n_latents=args.n_latents,
         straight_through=args.straight_through,
     )
+    runs = len(seeds) * len(values)
+    line = preset_line(preset, device, args.steps, estimate(args, device, runs=runs))
     return run_sweep(
         dataset,
         args.out,
@@ -303,6 +352,8 @@ def sweep(args: argparse.Namespace) -> dict:
         train_config=train_config,
         backend=args.backend,
         overwrite=args.overwrite,
+        preset=preset.to_dict(),
+        announce=line.replace("):", f"): {runs} runs,", 1),
     )
 
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from latentgraph.app.presets import announce as announce_line
 from latentgraph.app.report import draw_training_curves, markdown_table, write_report
 from latentgraph.app.runs import check_same_run, prepare_run_dir, write_json, write_npy
 from latentgraph.data import Dataset
@@ -54,6 +55,8 @@ def run_fit(
     resume: bool = False,
     dataset_args: dict | None = None,
     backend: str = "pyro",
+    preset: dict | None = None,
+    announce: str | None = None,
 ) -> dict:
     """Fit, evaluate on the test split and write the run folder; returns ``metrics``.
 
@@ -63,7 +66,9 @@ def run_fit(
     first checkpoint) and ends exactly as an uninterrupted run would.
 
     ``backend`` is ``"pyro"`` or ``"numpyro"`` (:mod:`.fit_numpyro`; no ``resume`` yet, and its
-    checkpoint is the final parameters in ``checkpoint_numpyro.npz``).
+    checkpoint is the final parameters in ``checkpoint_numpyro.npz``). ``preset`` (the resolved
+    ``--preset``) is recorded in ``config.json``; ``announce`` is printed on stderr just before
+    training starts.
     """
     if backend not in ("pyro", "numpyro"):
         raise ValueError(f"backend must be 'pyro' or 'numpyro', got {backend!r}")
@@ -85,11 +90,14 @@ def run_fit(
         "sparsity": asdict(sparsity),
         "train": asdict(train_config),
         "model": model_config.to_dict(),
+        **({"preset": preset} if preset is not None else {}),
     }
     if resume:
         check_same_run(out, run_config, ignore=RESUME_MAY_CHANGE)
     else:
         write_json(out / "config.json", run_config)
+    if announce is not None:
+        announce_line(announce)
     start = time.perf_counter()
 
     def periodic(fitted: FittedMechanismSparsity, step: int) -> dict:

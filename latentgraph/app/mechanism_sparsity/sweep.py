@@ -15,6 +15,7 @@ after another.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -103,8 +104,13 @@ def run_sweep(
     train_config: TrainConfig,
     backend: str = "numpyro",
     overwrite: bool = False,
+    preset: dict | None = None,
+    announce: str | None = None,
 ) -> dict:
     """Train ``len(values) x len(seeds)`` runs, select a setting by UDR, write the sweep folder.
+
+    ``preset`` (the resolved ``--preset``) is recorded in ``sweep.json``; ``announce`` is printed
+    on stderr once the folder is ready, before training.
 
     Layout: ``DIR/sweep.json``, ``DIR/sweep.png`` and ``DIR/<name>=<value>/seed=<k>/`` holding
     each run's ``metrics.json`` and ``learned_<graph>.gml``. Returns the ``sweep.json`` content.
@@ -113,6 +119,8 @@ def run_sweep(
     settings = _settings(sparsity, values)
     name = "bound" if sparsity.mode == "constraint" else "penalty"
     out = prepare_run_dir(out, overwrite=overwrite)
+    if announce is not None:
+        print(announce, file=sys.stderr, flush=True)
     start = time.perf_counter()
     fitted_runs = fit_all(
         dataset,
@@ -157,6 +165,7 @@ def run_sweep(
         "train_wall_s": train_wall_s,
         "run_steps_per_s": len(pairs) * train_config.steps / train_wall_s,
         "wall_s": time.perf_counter() - start,
+        **({"preset": preset} if preset is not None else {}),
     }
     write_json(out / "sweep.json", summary)
     draw_sweep(
