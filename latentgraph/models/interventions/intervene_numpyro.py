@@ -33,10 +33,12 @@ mask, the site stays latent for its natural elements; a guide that samples the s
 give the intervened elements their value (apply the same handler to the guide, as with
 :func:`~latentgraph.models.handlers_numpyro.fix`). Concrete values that reach a fixed element
 from outside (observed data, ``condition``, ``substitute``) and differ from the intervened value
-raise a ValueError rather than silently undoing the intervention downstream; under ``jit`` or
-``vmap`` the values are traced and the check is skipped
-(:func:`~.replacement_numpyro.check_fixed_value`). Observed data at a stochastically or softly
-intervened site are scored under the intervened distribution.
+raise a ValueError rather than silently undoing the intervention downstream; traced values
+(under ``jit``, ``vmap``, ``lax.map``: inside ``Predictive``) cannot be compared, and the
+intervened value is put back where fixed (:func:`~.replacement_numpyro.check_fixed_value`).
+Observed data at a stochastically or softly intervened site are scored under the intervened
+distribution. NumPyro's :class:`~numpyro.handlers.mask` wraps a site's distribution; the
+intervention acts inside the wrapper and keeps it.
 
 **Order on the handler stack.** NumPyro runs ``process_message`` from the innermost handler
 out, so the program's plates have already expanded the site's distribution when the mask meets
