@@ -8,7 +8,9 @@ does not edit BENCHMARKS.md). ``cm-frozen`` and ``cm-finetune`` start from the `
 run of the same seed, which is then run first.
 
 Presets:
-  cpu       quad_causal at 32x32, the ``cpu`` network, 2 CPU cores
+  cpu       the command line's cpu preset: quad_causal at 32x32 (20k training images per
+            context), the ``cpu`` network, 15k steps at batch 64, the reference's BatchNorm with
+            single-context batches, 2 CPU cores
   official  the paper's 64x64 network and schedule (48k steps at batch 512; a GPU job)
 
     python benchmarks/context_module.py --preset cpu --variants cm,base-pooled,cm-pooled --seeds 0,1,2
@@ -38,15 +40,16 @@ try:
 except ImportError:  # run as a script from benchmarks/
     from _record import RESULTS, ROOT, provenance, read_run, run_fit, save_json, summarise
 
+from latentgraph.app.context_module.presets import RUN_PRESETS  # noqa: E402
+from latentgraph.app.presets import preset_flags  # noqa: E402
+
 PRESETS = {
-    "cpu": [
-        "--image-size", "32", "--sizes", "cpu", "--n-train", "5000", "--n-valid", "500",
-        "--n-test", "1000", "--n-heldout", "1000", "--steps", "6000", "--batch-size", "64",
-        "--lr", "1e-3", "--n-eval", "1000", "--device", "cpu",
-    ],
-    "official": ["--image-size", "64", "--sizes", "official", "--steps", "48000",
-                 "--batch-size", "512", "--n-eval", "1280"],
+    "cpu": ["--preset", "cpu", *preset_flags(RUN_PRESETS["cpu"]), "--lr", "1e-3", "--n-eval",
+            "1000", "--device", "cpu"],
+    "official": ["--preset", "paper",
+                 *preset_flags({**RUN_PRESETS["paper"], "image_size": 64}), "--n-eval", "1280"],
 }  # fmt: skip
+"""The command line's presets (``latentgraph/app/context_module/presets.py``)."""
 COLUMNS = (
     "swd_concept",
     "swd_composition",

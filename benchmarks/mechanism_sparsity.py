@@ -42,13 +42,14 @@ except ImportError:  # run as a script from benchmarks/
         update_benchmarks_md,
     )
 
+from latentgraph.app.mechanism_sparsity.presets import RUN_PRESETS  # noqa: E402
+from latentgraph.app.presets import preset_flags  # noqa: E402
+
 PRESETS = {
-    "cpu": [
-        "--sizes", "small", "--n-samples", "200000", "--steps", "40000", "--batch-size", "256", "--lr", "5e-3",
-        "--graph-lr", "5e-2", "--dual-lr", "5e-2", "--anneal-fraction", "0.5", "--device", "cpu",
-    ],
-    "official": ["--sizes", "official", "--steps", "300000"],
-}  # fmt: skip
+    "cpu": ["--preset", "cpu", *preset_flags(RUN_PRESETS["cpu"]), "--device", "cpu"],
+    "official": ["--preset", "paper", *preset_flags(RUN_PRESETS["paper"])],
+}
+"""The command line's presets (one table, ``latentgraph/app/mechanism_sparsity/presets.py``)."""
 SETTINGS = {"constraint": ["--sparsity", "constraint"], "none": ["--sparsity", "none"]}
 COLUMNS = ("mcc", "shd", "linear_r", "consistency_r", "n_edges_learned", "train_wall_s")
 
