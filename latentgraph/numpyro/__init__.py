@@ -41,6 +41,7 @@ from latentgraph.models.edge_mask_numpyro import (
     edge_mask,
     relaxed_edge_posterior,
 )
+from latentgraph.models.handlers_numpyro import FixMessenger, fix
 from latentgraph.models.interventions.contexts import (
     Context,
     Intervention,
@@ -50,6 +51,21 @@ from latentgraph.models.interventions.contexts import (
     Stochastic,
     target_mask,
 )
+from latentgraph.models.interventions.intervene_numpyro import InterventionMessenger, intervene
+from latentgraph.models.interventions.linear_gaussian import (
+    linear_gaussian_moments,
+    perfect_linear_gaussian,
+    soft_linear_gaussian,
+)
+from latentgraph.models.interventions.masked_select_numpyro import MaskedSelect
+from latentgraph.models.interventions.perfect_numpyro import PerfectMessenger, perfect
+from latentgraph.models.interventions.replacement_numpyro import (
+    intervened_distribution,
+    soft_shift_scale,
+)
+from latentgraph.models.interventions.scm_numpyro import linear_gaussian_scm_numpyro
+from latentgraph.models.interventions.soft_numpyro import SoftMessenger, soft
+from latentgraph.models.interventions.stochastic_numpyro import StochasticMessenger, stochastic
 from latentgraph.models.mechanisms_flax import MaskedMechanisms
 from latentgraph.models.nn_flax import MLP, ParallelDense
 from latentgraph.models.spike_slab_numpyro import SpikeAndSlabNormal
@@ -60,38 +76,55 @@ resolve_device = resolve_jax_device
 __all__ = [
     "Context",
     "EdgeSparsityPrior",
+    "FixMessenger",
     "History",
     "Intervention",
+    "InterventionMessenger",
     "MLP",
     "MaskedMechanisms",
+    "MaskedSelect",
     "NonFiniteLossError",
     "Objective",
     "ParallelDense",
     "PerfectDraw",
+    "PerfectMessenger",
     "PerfectValue",
     "RelaxedEdgePosterior",
     "RunHyper",
     "SVISettings",
     "SVIState",
     "Soft",
+    "SoftMessenger",
     "SpikeAndSlabNormal",
     "Stochastic",
+    "StochasticMessenger",
     "TrainConfig",
     "chunk_length",
     "device_name",
     "dual_ascent",
     "edge_kl",
     "edge_mask",
+    "fix",
     "init_state",
+    "intervene",
+    "intervened_distribution",
     "lagrangian_term",
+    "linear_gaussian_moments",
+    "linear_gaussian_scm_numpyro",
     "linear_schedule",
     "load_pytree",
     "make_optimizer",
+    "perfect",
+    "perfect_linear_gaussian",
     "relaxed_edge_posterior",
     "resolve_device",
     "resolve_jax_device",
     "run_chunk",
     "save_pytree",
+    "soft",
+    "soft_linear_gaussian",
+    "soft_shift_scale",
+    "stochastic",
     "svi_step",
     "target_mask",
     "train",

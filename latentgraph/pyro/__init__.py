@@ -53,6 +53,11 @@ from latentgraph.models.interventions.contexts import (
     target_mask,
 )
 from latentgraph.models.interventions.intervene_pyro import InterventionMessenger, intervene
+from latentgraph.models.interventions.linear_gaussian import (
+    linear_gaussian_moments,
+    perfect_linear_gaussian,
+    soft_linear_gaussian,
+)
 from latentgraph.models.interventions.masked_select_pyro import MaskedSelect
 from latentgraph.models.interventions.perfect_pyro import PerfectMessenger, perfect
 from latentgraph.models.interventions.replacement_pyro import (
@@ -105,7 +110,10 @@ __all__ = [
     "interaction_penalty_pairwise",
     "intervene",
     "intervened_distribution",
+    "linear_gaussian_moments",
     "linear_gaussian_scm_pyro",
+    "perfect_linear_gaussian",
+    "soft_linear_gaussian",
     "load_checkpoint",
     "mlp",
     "numpy_decoder",
