@@ -10,9 +10,10 @@ and, per constrained graph site :math:`s` of the guide with logits :math:`\\alph
         + \\sum_s \\nu_s \\Big(\\sum_{ij} \\sigma(\\alpha^s_{ij}) - B_s(t)\\Big),
     \\qquad B_s(t) = E_s + (B_s - E_s) \\min(1, t / T_a)
 
-with :math:`E_s` the site's number of possible edges and :math:`T_a` the anneal length
-(Lachapelle et al. 2024, arXiv 2401.04890, Sec. 5 and App. on the constrained optimisation;
-the multipliers' projected ascent is the loop's, :func:`~.lagrangian_jax.dual_ascent`).
+with :math:`E_s` the site's number of possible edges and :math:`T_a` the anneal length: the
+constrained form of Lachapelle et al. (2024, arXiv 2401.04890), described in
+``docs/mechanism_sparsity.md`` ("Sparsity penalty and constraint"); the multipliers' projected
+ascent with restarts is the loop's (:func:`~.lagrangian_jax.dual_ascent`).
 The expected edge count :math:`\\sum_{ij} \\sigma(\\alpha^s_{ij})` is read from the guide's
 relaxed edge site (:func:`~latentgraph.models.edge_mask_numpyro.relaxed_edge_posterior`) traced
 with the current parameters, so the logits may be any function of the parameters.
@@ -76,12 +77,16 @@ class EdgeConstrainedELBO:
     and transforms and the same sites, so repeated fits of one model reuse the compiled chunk.
 
     Args:
-        model, guide: NumPyro programs called as ``program(**batch, **program_kwargs)``.
+        model, guide: NumPyro programs, called with the minibatch's arrays (and the
+            ``program_hyper`` entries) as keyword arguments.
         elbo: a NumPyro ELBO (e.g. :class:`numpyro.infer.TraceMeanField_ELBO`).
         transforms: ``{param name: transform}`` from unconstrained to constrained values, for
             the parameters with a constraint other than ``real`` (the others pass unchanged).
         edge_sites: the guide's relaxed edge sites, each logged as ``edges_<site>``.
         bounded: the sites under an edge-count bound (a subset of ``edge_sites``).
+        program_hyper: names of entries of the ``hyper`` pytree passed to model and guide as
+            keyword arguments at every step besides the minibatch (e.g. a prior's log-odds
+            that a sweep traces and vmaps).
     """
 
     model: Callable
@@ -90,6 +95,7 @@ class EdgeConstrainedELBO:
     transforms: Mapping[str, Any]
     edge_sites: tuple[str, ...] = ()
     bounded: tuple[str, ...] = ()
+    program_hyper: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.bounded if s not in self.edge_sites]
@@ -100,7 +106,7 @@ class EdgeConstrainedELBO:
 
     def _key(self) -> tuple:
         return (self.model, self.guide, type(self.elbo), tuple(sorted(self.transforms)),
-                self.edge_sites, self.bounded)  # fmt: skip
+                self.edge_sites, self.bounded, self.program_hyper)  # fmt: skip
 
     def __hash__(self) -> int:
         return hash(self._key())
@@ -136,12 +142,17 @@ class EdgeConstrainedELBO:
             bounds: final edge count ``B_s`` per bounded site (exactly ``self.bounded``).
             possible_edges: ``E_s``, where each bound starts, per bounded site.
             anneal_steps: ``T_a``: steps over which ``B_s(t)`` falls from ``E_s`` to ``B_s``.
-            program_kwargs: keyword arguments passed to model and guide at every step besides
-                the minibatch (e.g. a prior's log-odds that a sweep varies).
+            program_kwargs: the values of ``self.program_hyper`` (exactly those names).
         """
         if set(bounds) != set(self.bounded):
             raise ValueError(
                 f"bounds must be given for exactly {self.bounded}, got {sorted(bounds)}"
+            )
+        program_kwargs = dict(program_kwargs or {})
+        if set(program_kwargs) != set(self.program_hyper):
+            raise ValueError(
+                f"program_kwargs must be given for exactly {self.program_hyper}, got "
+                f"{sorted(program_kwargs)}"
             )
         real = jnp.result_type(float)  # float32, or float64 in x64 mode
         hyper = {
@@ -149,9 +160,7 @@ class EdgeConstrainedELBO:
             "bound_end": {s: jnp.asarray(bounds[s], real) for s in self.bounded},
             "anneal_steps": jnp.asarray(anneal_steps, real),
         }
-        if program_kwargs:
-            hyper["program_kwargs"] = dict(program_kwargs)
-        return hyper
+        return {**program_kwargs, **hyper}
 
     def initial_dual(self) -> dict[str, jax.Array]:
         """Multipliers ``nu = 0``, one per bounded site."""
@@ -172,7 +181,7 @@ class EdgeConstrainedELBO:
     def loss(self, params, rng_key, batch, step, dual, hyper):
         """``(lagrangian, (defects, logs))`` for one minibatch; see
         :class:`latentgraph.inference.svi_jax.Objective`."""
-        kwargs = hyper.get("program_kwargs", {})
+        kwargs = {name: hyper[name] for name in self.program_hyper}
         neg_elbo = self.elbo.loss(
             rng_key, self.constrain(params), self.model, self.guide, **batch, **kwargs
         )

@@ -24,7 +24,9 @@ Example:
     >>> round(float(result.params["loc"]), 1)
     3.0
 
-The Pyro twin is :mod:`latentgraph.inference.fit_pyro`; both take the same arguments.
+The Pyro twin is :func:`latentgraph.inference.fit_pyro.fit`, with the same arguments and
+history, except ``chunk_steps`` (steps per jitted dispatch, here), ``batch_groups`` (there) and
+``evaluate``, which here receives the current :class:`NumPyroFit`.
 """
 
 from __future__ import annotations
@@ -58,10 +60,6 @@ from latentgraph.inference.svi_jax import RunHyper, SVISettings, SVIState, init_
 from latentgraph.inference.training_state_jax import load_training_state, save_training_state
 
 __all__ = ["NumPyroFit", "fit"]
-
-DEFAULT_DUAL_LR = 1e-2
-"""Dual ascent rate when ``dual_lr`` is None: the multiplier grows by ``0.01`` per step and
-per edge above the bound."""
 
 _initial_state = jax.jit(init_state, static_argnames="settings")
 
@@ -233,8 +231,8 @@ def _trace_programs(model, guide, batch: Mapping, rng_key: jax.Array) -> _Progra
 
 
 def _learning_rates(param_lrs: Mapping[str, float], names, lr: float) -> dict:
-    """``SVISettings`` fields for per-parameter rates: one extra rate maps onto
-    ``graph_params``/``graph_lr``, several onto ``param_groups``."""
+    """``SVISettings`` fields for per-parameter rates (first matching pattern wins): one extra
+    rate maps onto ``graph_params``/``graph_lr``, several onto ``param_groups``."""
     rate_of: dict[str, float] = {}
     for pattern, rate in param_lrs.items():
         matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
@@ -244,11 +242,7 @@ def _learning_rates(param_lrs: Mapping[str, float], names, lr: float) -> dict:
                 f"{sorted(names)}"
             )
         for name in matched:
-            if name in rate_of and rate_of[name] != rate:
-                raise ValueError(
-                    f"param_lrs gives parameter {name!r} two rates ({rate_of[name]} and {rate})"
-                )
-            rate_of[name] = rate
+            rate_of.setdefault(name, rate)
     rates = sorted(set(rate_of.values()))
     if not rates:
         return {}
@@ -388,8 +382,8 @@ def fit(
         edge_bounds: ``{guide edge site: B}``: the annealed constraint ``sum sigma(alpha) <=
             B(t)`` on that relaxed edge site (``B(t)`` from the site's number of entries to
             ``B`` over ``anneal_fraction * steps`` steps), by projected dual ascent at rate
-            ``dual_lr`` (None: :data:`DEFAULT_DUAL_LR`), with ``dual_restarts`` (the multiplier
-            is reset to 0 whenever the constraint holds).
+            ``dual_lr`` (None: ``lr``, as the Pyro twin), with ``dual_restarts`` (the
+            multiplier is reset to 0 whenever the constraint holds).
         seed: the initial parameters and every random draw of the run.
         device: ``"auto"``, ``"cpu"``, ``"cuda[:N]"``/``"gpu"``.
         progress: show a tqdm bar.
@@ -400,9 +394,12 @@ def fit(
         elbo: a NumPyro ELBO; default :class:`numpyro.infer.TraceMeanField_ELBO` (analytic KL
             where registered, e.g. for the edge sites).
         param_lrs: ``{fnmatch pattern: lr}`` on top-level ``param`` names (a flax module's
-            parameters are one name, ``"<module>$params"``); every pattern must match.
+            parameters are one name, ``"<module>$params"``); the first matching pattern wins
+            and every pattern must match some parameter.
         eval_every, evaluate: ``evaluate(fit, step) -> dict`` of scalars every ``eval_every``
-            steps (0: only at the end), recorded in ``history.evaluations``.
+            steps (0: only at the end), recorded in ``history.evaluations``; ``fit`` is a
+            :class:`NumPyroFit` at the current parameters (NumPyro has no global parameter
+            store to read them from, unlike the Pyro twin's ``evaluate(step)``).
         log_every: steps averaged into one history row.
         lr_decay: ``"none"`` or ``"cosine"`` (to 5% of every rate at the end).
         chunk_steps: optimiser steps per jitted dispatch.
@@ -446,7 +443,7 @@ def fit(
         or not 0 <= anneal_fraction <= 1
     ):
         raise ValueError(f"anneal_fraction must be in [0, 1], got {anneal_fraction!r}")
-    dual_lr = DEFAULT_DUAL_LR if dual_lr is None else _positive_number(dual_lr, "dual_lr")
+    dual_lr = lr if dual_lr is None else _positive_number(dual_lr, "dual_lr")
     _check_bool(dual_restarts, "dual_restarts")
     eval_every = _non_negative_int(eval_every, "eval_every")
     if evaluate is not None and not callable(evaluate):

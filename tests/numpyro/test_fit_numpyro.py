@@ -21,7 +21,8 @@ from numpyro.distributions import constraints
 from numpyro.infer import TraceMeanField_ELBO
 
 from latentgraph.graphs import EdgeBeliefs
-from latentgraph.inference.fit_numpyro import NumPyroFit, fit
+from latentgraph.inference.fit_numpyro import NumPyroFit, _learning_rates, fit
+from latentgraph.inference.svi_jax import SVISettings, make_optimizer
 from latentgraph.metrics.correlation import mean_correlation
 from latentgraph.models.edge_mask_numpyro import edge_mask, relaxed_edge_posterior
 
@@ -237,6 +238,21 @@ def test_conjugate_gaussian_matches_the_exact_posterior():
                  chunk_steps=500)  # fmt: skip
     assert result.params["loc"] == pytest.approx(x.sum() / (n + 1), abs=0.02)
     assert result.params["scale"] == pytest.approx((n + 1) ** -0.5, rel=0.1)
+
+
+def test_param_lrs_give_each_group_its_adam_rate():
+    """Adam's first step moves every entry by its rate (times the gradient's sign)."""
+    names = ["graph_logits", "encoder", "mixing", "weight"]
+    fields = _learning_rates({"graph*": 0.1, "enc*": 0.01, "*": 0.1}, names, 1e-3)
+    settings = SVISettings(batch_size=1, lr=1e-3, **fields)
+    params = {name: jnp.ones(2) for name in names}
+    optimizer = make_optimizer(settings)
+    updates, _ = optimizer.update(params, optimizer.init(params), params)  # gradient = 1
+    steps = {name: float(-updates[name][0]) for name in names}
+    assert steps == pytest.approx({"graph_logits": 0.1, "encoder": 0.01, "mixing": 0.1,
+                                   "weight": 0.1}, rel=1e-4)  # fmt: skip
+    one_rate = _learning_rates({"graph*": 0.1}, names, 1e-3)
+    assert one_rate == {"graph_lr": 0.1, "graph_params": ("graph_logits",)}
 
 
 @pytest.mark.parametrize(

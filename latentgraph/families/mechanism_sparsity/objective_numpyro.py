@@ -12,6 +12,12 @@ Three sparsity modes (Lachapelle et al. 2024, arXiv 2401.04890;
   ``nu * (sum sigma(alpha) - B(t))``; the multiplier's update is the loop's.
 * ``"none"``: every graph frozen at all-ones (the paper's control), via
   :meth:`~.numpyro_model.NumPyroMechanismSparsityVAE.frozen`.
+
+The loss itself is the library's generic one,
+:class:`latentgraph.inference.edge_elbo_numpyro.EdgeConstrainedELBO` (the one
+:func:`latentgraph.inference.fit_numpyro.fit` uses for any model/guide pair): this class only
+says which programs, which graph sites are bounded and that the prior's log-odds are a
+per-run hyperparameter.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from numpyro.infer import TraceMeanField_ELBO
 
 from latentgraph.families.mechanism_sparsity.config import SPARSITY_MODES
 from latentgraph.families.mechanism_sparsity.numpyro_model import NumPyroMechanismSparsityVAE
-from latentgraph.inference.lagrangian_jax import lagrangian_term, linear_schedule
+from latentgraph.inference.edge_elbo_numpyro import EdgeConstrainedELBO
 
 
 @dataclass(frozen=True)
@@ -93,24 +99,22 @@ class MechanismSparsityObjective:
         model, guide = self.programs()
         return TraceMeanField_ELBO().loss(rng_key, params, model, guide, x, actions, edge_log_odds)
 
+    def edge_objective(self) -> EdgeConstrainedELBO:
+        """The generic objective: ``-ELBO`` of :meth:`programs` plus the Lagrangian term of every
+        constrained graph, ``edges_<graph>`` logged for every learned graph, the prior's log-odds
+        passed to the programs from ``hyper["edge_log_odds"]``."""
+        model, guide = self.programs()
+        return EdgeConstrainedELBO(
+            model,
+            guide,
+            TraceMeanField_ELBO(),
+            transforms={},  # every parameter is unconstrained
+            edge_sites=self.vae.graph_names if self.mode != "none" else (),
+            bounded=self.constrained,
+            program_hyper=("edge_log_odds",),
+        )
+
     def loss(self, params, rng_key, batch, step, dual, hyper):
         """``(lagrangian, (defects, logs))`` for one minibatch; see
         :class:`latentgraph.inference.svi_jax.Objective`."""
-        neg_elbo = self.negative_elbo(
-            params, rng_key, batch["x"], batch.get("actions"), hyper["edge_log_odds"]
-        )
-        total = neg_elbo
-        logs = {"neg_elbo": neg_elbo}
-        expected = self.vae.expected_edges(params) if self.mode != "none" else {}
-        for name, edges in expected.items():
-            logs[f"edges_{name}"] = jax.lax.stop_gradient(edges)
-        defects = {}
-        for name in self.constrained:
-            bound = linear_schedule(
-                step, hyper["bound_start"][name], hyper["bound_end"][name], hyper["anneal_steps"]
-            )
-            defects[name] = expected[name] - bound
-            total = total + lagrangian_term(dual[name], defects[name])
-            logs[f"bound_{name}"] = bound
-            logs[f"multiplier_{name}"] = dual[name]
-        return total, (defects, logs)
+        return self.edge_objective().loss(params, rng_key, batch, step, dual, hyper)
