@@ -19,6 +19,8 @@ backends have a piece:
 
 from latentgraph.inference.checkpoint_jax import load_pytree, save_pytree
 from latentgraph.inference.devices_jax import device_name, resolve_jax_device
+from latentgraph.inference.edge_elbo_numpyro import EdgeConstrainedELBO
+from latentgraph.inference.fit_numpyro import NumPyroFit, fit
 from latentgraph.inference.lagrangian_jax import dual_ascent, lagrangian_term, linear_schedule
 from latentgraph.inference.settings import History, NonFiniteLossError, TrainConfig
 from latentgraph.inference.svi_jax import (
@@ -75,6 +77,7 @@ resolve_device = resolve_jax_device
 
 __all__ = [
     "Context",
+    "EdgeConstrainedELBO",
     "EdgeSparsityPrior",
     "FixMessenger",
     "History",
@@ -84,6 +87,7 @@ __all__ = [
     "MaskedMechanisms",
     "MaskedSelect",
     "NonFiniteLossError",
+    "NumPyroFit",
     "Objective",
     "ParallelDense",
     "PerfectDraw",
@@ -104,6 +108,7 @@ __all__ = [
     "dual_ascent",
     "edge_kl",
     "edge_mask",
+    "fit",
     "fix",
     "init_state",
     "intervene",

@@ -31,6 +31,14 @@ Example (a model with one bounded graph site; see ``examples/your_own_model_pyro
 from latentgraph.inference.checkpoint_torch import load_checkpoint, save_checkpoint
 from latentgraph.inference.devices_torch import resolve_device, seed_everything
 from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
+from latentgraph.inference.fit_pyro import (
+    EdgeConstrainedELBO,
+    ProgramParameters,
+    PyroFit,
+    fit,
+    fit_objective,
+    inspect_programs,
+)
 from latentgraph.inference.lagrangian_torch import DualAscent, EdgeCountConstraint
 from latentgraph.inference.schedules import LinearSchedule
 from latentgraph.inference.settings import History, NonFiniteLossError, TrainConfig
@@ -81,6 +89,7 @@ __all__ = [
     "AnalyticMeanFieldELBO",
     "Context",
     "DualAscent",
+    "EdgeConstrainedELBO",
     "EdgeCountConstraint",
     "EdgeSparsityPrior",
     "FixMessenger",
@@ -96,6 +105,8 @@ __all__ = [
     "PerfectDraw",
     "PerfectMessenger",
     "PerfectValue",
+    "ProgramParameters",
+    "PyroFit",
     "Soft",
     "SoftMessenger",
     "Stochastic",
@@ -103,8 +114,11 @@ __all__ = [
     "TrainConfig",
     "cross_hessian_mass_torch",
     "edge_mask",
+    "fit",
+    "fit_objective",
     "fix",
     "head_summed_attention",
+    "inspect_programs",
     "interaction_penalty",
     "interaction_penalty_max",
     "interaction_penalty_pairwise",
@@ -112,12 +126,11 @@ __all__ = [
     "intervened_distribution",
     "linear_gaussian_moments",
     "linear_gaussian_scm_pyro",
-    "perfect_linear_gaussian",
-    "soft_linear_gaussian",
     "load_checkpoint",
     "mlp",
     "numpy_decoder",
     "perfect",
+    "perfect_linear_gaussian",
     "relaxed_edge_posterior",
     "resolve_device",
     "save_checkpoint",
@@ -126,6 +139,7 @@ __all__ = [
     "slot_influence_torch",
     "slot_jacobian_torch",
     "soft",
+    "soft_linear_gaussian",
     "soft_shift_scale",
     "stochastic",
     "target_mask",
