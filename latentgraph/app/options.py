@@ -21,3 +21,66 @@ PRESET_HELP = (
 
 def add_preset_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=PRESET_NAMES, default="auto", help=PRESET_HELP)
+
+
+def add_shared_options(
+    parser: argparse.ArgumentParser,
+    train: argparse._ArgumentGroup,
+    presets,
+    *,
+    sweep: bool = False,
+) -> None:
+    """Add the options every family shares: ``--steps --seed --device --eval-every
+    --checkpoint-every`` to the ``train`` group, ``--out --overwrite --resume --no-progress
+    --preset`` to ``parser``.
+
+    Args:
+        parser: a ``latentgraph fit <family>`` (or ``sweep``) parser.
+        train: its "training" argument group.
+        presets: the family's frozen preset table (for the help of ``--steps``).
+        sweep: a sweep: no ``--seed`` (sweeps take ``--seeds``), ``--checkpoint-every`` or
+            ``--resume``.
+    """
+    train.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"optimiser steps (preset paper {presets['paper']['steps']}, "
+        f"cpu {presets['cpu']['steps']})",
+    )
+    if not sweep:
+        train.add_argument(
+            "--seed", type=int, default=0, metavar="S", help="training seed (weights, batches)"
+        )
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    train.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="steps between validation metrics (0: auto, a tenth or a twentieth of the steps)",
+    )
+    if not sweep:
+        train.add_argument(
+            "--checkpoint-every",
+            type=int,
+            default=0,
+            metavar="N",
+            help="steps between checkpoints (0: auto, 1000 or a tenth of the steps)",
+        )
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="run folder (must not exist or be empty)"
+    )
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--overwrite", action="store_true", help="write into an existing, non-empty DIR"
+    )
+    if not sweep:
+        existing.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the run in DIR from its last checkpoint (same arguments)",
+        )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_preset_option(parser)

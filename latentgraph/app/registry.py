@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 _BUILTIN_MODULES = (
@@ -32,6 +32,8 @@ class Family:
     sweep: Callable[[argparse.Namespace], dict] | None = None
     headline: tuple[str, ...] = ()
     """metrics.json keys the command line prints after a fit (those present)."""
+    presets: Mapping[str, Mapping[str, object]] | None = None
+    """The family's ``--preset`` table (``cpu`` and ``paper``: option -> value)."""
 
 
 _FAMILIES: dict[str, Family] = {}

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from latentgraph.app.context_module.presets import QUAD_SIZES, RUN_PRESETS, SIZING, estimate
-from latentgraph.app.options import add_preset_option
+from latentgraph.app.options import add_shared_options
 from latentgraph.app.presets import preset_line, resolve_preset, torch_has_gpu
 from latentgraph.app.registry import Family, register
 from latentgraph.families.context_module.config import (
@@ -129,13 +129,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the --sizes preset's; the reference's --exp)",
     )
     train = parser.add_argument_group("training")
-    train.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help="optimiser steps (preset paper 48000, about 100 epochs of quad_causal at 512; "
-        "cpu 15000)",
-    )
     train.add_argument("--batch-size", type=int, default=None, help="preset paper 512, cpu 64")
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument(
@@ -151,21 +144,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="minibatches mix contexts, or each holds one context (the reference's sampler; "
         "preset paper: mixed, cpu: single-context)",
     )
-    train.add_argument("--seed", type=int, default=0, metavar="S")
-    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    train.add_argument(
-        "--eval-every",
-        type=int,
-        default=0,
-        help="steps between validation ELBOs (0: a twentieth of the steps)",
-    )
-    train.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=0,
-        metavar="N",
-        help="steps between checkpoints (0: 1000 or a tenth of the steps)",
-    )
     train.add_argument(
         "--eval-protocol",
         choices=("clean", "reference"),
@@ -175,20 +153,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--n-eval", type=int, default=1000, help="images per context for SWD and reconstruction"
     )
-    parser.add_argument(
-        "--out", required=True, metavar="DIR", help="run folder (must not exist or be empty)"
-    )
-    existing = parser.add_mutually_exclusive_group()
-    existing.add_argument(
-        "--overwrite", action="store_true", help="write into an existing, non-empty DIR"
-    )
-    existing.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in DIR from its last checkpoint (same arguments)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_preset_option(parser)
+    add_shared_options(parser, train, RUN_PRESETS)
 
 
 def _expressivity(text: str) -> tuple[int, int, int]:
@@ -353,5 +318,6 @@ FAMILY = register(
         add_arguments=add_arguments,
         run=run,
         headline=("swd_concept", "swd_composition", "recon_bpd", "concept_r2", "graph_shd"),
+        presets=RUN_PRESETS,
     )
 )

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from latentgraph.app.interaction_asymmetry.presets import RUN_PRESETS, SIZING, estimate
-from latentgraph.app.options import add_preset_option
+from latentgraph.app.options import add_shared_options
 from latentgraph.app.presets import preset_line, resolve_preset, torch_has_gpu
 from latentgraph.app.registry import Family, register
 from latentgraph.families.interaction_asymmetry.config import PRESETS
@@ -96,9 +96,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="attention logits scaled by the width^-1/2 (official) or head dim^-1/2",
     )
     train = parser.add_argument_group("training")
-    train.add_argument(
-        "--steps", type=int, default=None, help=f"preset paper {OFFICIAL_STEPS}, cpu 16000"
-    )
     train.add_argument("--batch-size", type=int, default=None, help="preset paper 64, cpu 32")
     train.add_argument(
         "--lr", type=float, default=5e-4, help="peak learning rate (a fifth of it after the hold)"
@@ -111,8 +108,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "hold: scaled warm-ups, then the peak rate to the end (no drop, no decay: short runs); "
         "preset paper: scaled, cpu: hold",
     )
-    train.add_argument("--seed", type=int, default=0, metavar="S")
-    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     train.add_argument(
         "--pixels-per-image",
         type=int,
@@ -124,12 +119,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--precision", choices=("float32", "bf16"), default="float32")
     train.add_argument("--compile", action="store_true", help="torch.compile the networks")
     train.add_argument("--attention", choices=("folded", "projected"), default="folded")
-    train.add_argument(
-        "--eval-every", type=int, default=0, help="steps between validation J-ARI/JIS (0: auto)"
-    )
-    train.add_argument(
-        "--checkpoint-every", type=int, default=0, metavar="N", help="0: auto (1000 or steps/10)"
-    )
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument(
         "--jacobian-images",
@@ -143,16 +132,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluation.add_argument(
         "--eval-images", type=int, default=None, help="test images for reconstruction (all)"
     )
-    parser.add_argument(
-        "--out", required=True, metavar="DIR", help="run folder (must not exist or be empty)"
-    )
-    existing = parser.add_mutually_exclusive_group()
-    existing.add_argument("--overwrite", action="store_true", help="write into a non-empty DIR")
-    existing.add_argument(
-        "--resume", action="store_true", help="continue the run in DIR (same arguments)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_preset_option(parser)
+    add_shared_options(parser, train, RUN_PRESETS)
 
 
 def _positive(name: str, value, *, allow_none: bool = False) -> None:
@@ -283,5 +263,6 @@ FAMILY = register(
         add_arguments=add_arguments,
         run=run,
         headline=("j_ari", "jis", "slot_r2", "recon_id", "recon_ood"),
+        presets=RUN_PRESETS,
     )
 )

@@ -7,7 +7,7 @@ import zipfile
 from functools import partial
 
 from latentgraph.app.mechanism_sparsity.presets import RUN_PRESETS, SIZING, estimate
-from latentgraph.app.options import add_preset_option
+from latentgraph.app.options import add_shared_options
 from latentgraph.app.presets import (
     ResolvedPreset,
     jax_has_gpu,
@@ -125,33 +125,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> No
         "--straight-through", action="store_true", help="hard masks in the forward pass"
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--steps", type=int, default=None, help="preset paper 300000, cpu 40000")
     train.add_argument("--batch-size", type=int, default=None, help="preset paper 1024, cpu 256")
     train.add_argument("--lr", type=float, default=None, help="preset paper 5e-4, cpu 5e-3")
     train.add_argument("--lr-decay", choices=("none", "cosine"), default="none")
     if sweep:
         train.add_argument(
             "--seeds", type=int, default=3, metavar="K", help="seeds 0..K-1 per setting"
-        )
-    else:
-        train.add_argument(
-            "--seed",
-            type=int,
-            default=0,
-            metavar="S",
-            help="training seed (weights, masks, batches)",
-        )
-    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    train.add_argument(
-        "--eval-every", type=int, default=0, help="steps between validation metrics (0: auto)"
-    )
-    if not sweep:
-        train.add_argument(
-            "--checkpoint-every",
-            type=int,
-            default=0,
-            metavar="N",
-            help="steps between checkpoints (0: auto, 1000 or a tenth of the steps)",
         )
     train.add_argument(
         "--backend",
@@ -161,21 +140,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> No
         if sweep
         else "pyro (PyTorch) or numpyro (JAX, many steps per dispatch; no --resume yet)",
     )
-    parser.add_argument(
-        "--out", required=True, metavar="DIR", help="run folder (must not exist or be empty)"
-    )
-    existing = parser.add_mutually_exclusive_group()
-    existing.add_argument(
-        "--overwrite", action="store_true", help="write into an existing, non-empty DIR"
-    )
-    if not sweep:
-        existing.add_argument(
-            "--resume",
-            action="store_true",
-            help="continue the run in DIR from its last checkpoint (same arguments)",
-        )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_preset_option(parser)
+    add_shared_options(parser, train, RUN_PRESETS, sweep=sweep)
 
 
 def _numbers(text: str) -> list[float]:
@@ -366,5 +331,6 @@ FAMILY = register(
         add_sweep_arguments=partial(add_arguments, sweep=True),
         sweep=sweep,
         headline=("mcc", "shd", "n_edges_learned"),
+        presets=RUN_PRESETS,
     )
 )
