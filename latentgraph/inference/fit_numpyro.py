@@ -230,7 +230,7 @@ def _trace_programs(model, guide, batch: Mapping, rng_key: jax.Array) -> _Progra
     return _Programs(values, transforms, found["edge_shapes"])
 
 
-def _learning_rates(param_lrs: Mapping[str, float], names, lr: float) -> dict:
+def _learning_rates(param_lrs: Mapping[str, float], names) -> dict:
     """``SVISettings`` fields for per-parameter rates (first matching pattern wins): one extra
     rate maps onto ``graph_params``/``graph_lr``, several onto ``param_groups``."""
     rate_of: dict[str, float] = {}
@@ -491,7 +491,7 @@ def fit(
         lr=lr,
         dual_restarts=dual_restarts,
         lr_decay=lr_decay,
-        **_learning_rates(rates, list(programs.values), lr),
+        **_learning_rates(rates, list(programs.values)),
     )
     objective = EdgeConstrainedELBO(
         model, guide, elbo, programs.transforms, tuple(programs.edge_shapes), tuple(bounds)
@@ -508,7 +508,11 @@ def fit(
     )
     state = _initial_state(programs.values, objective.initial_dual(), train_key, settings=settings)
     state, hyper = jax.device_put((state, hyper), jax_device)
-    meta = {"steps": steps, "batch_size": batch_size, "seed": seed, "rows": n_rows}
+    meta = {  # what a resumed run must share with the interrupted one (JSON round-trips)
+        "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "rows": n_rows,
+        "edge_bounds": bounds, "anneal_fraction": float(anneal_fraction), "dual_lr": dual_lr,
+        "dual_restarts": dual_restarts, "param_lrs": rates, "lr_decay": lr_decay,
+    }  # fmt: skip
     return run_fit(
         objective,
         state,
@@ -545,10 +549,10 @@ def run_fit(
     device=None,
 ) -> NumPyroFit:
     """The training part of :func:`fit` for a prepared objective and initial state (for
-    callers that build their own, e.g. with ``program_kwargs`` in the hyperparameters).
+    callers that build their own, e.g. with ``program_hyper`` entries in the hyperparameters).
 
-    ``first`` is a minibatch the guide is traced on for the edge probabilities; ``meta`` the
-    numbers a resumed run must match.
+    ``first`` is a minibatch the guide is traced on (with its default keyword arguments) for
+    the edge probabilities; ``meta`` the JSON numbers a resumed run must match.
     """
     meta = dict(meta or {})
     history, pending = History(), None

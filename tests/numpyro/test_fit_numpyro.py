@@ -187,6 +187,8 @@ def test_resume_is_bit_identical(tmp_path):
     assert drop(resumed.history.rows) == drop(straight.history.rows)
     with pytest.raises(ValueError, match="same settings"):
         fit(model, guide, data, resume=True, **dict(resumable, batch_size=32))
+    with pytest.raises(ValueError, match="same settings"):
+        fit(model, guide, data, resume=True, **dict(resumable, lr=0.01))
 
 
 def test_flax_module_parameters_are_trained():
@@ -243,7 +245,7 @@ def test_conjugate_gaussian_matches_the_exact_posterior():
 def test_param_lrs_give_each_group_its_adam_rate():
     """Adam's first step moves every entry by its rate (times the gradient's sign)."""
     names = ["graph_logits", "encoder", "mixing", "weight"]
-    fields = _learning_rates({"graph*": 0.1, "enc*": 0.01, "*": 0.1}, names, 1e-3)
+    fields = _learning_rates({"graph*": 0.1, "enc*": 0.01, "*": 0.1}, names)
     settings = SVISettings(batch_size=1, lr=1e-3, **fields)
     params = {name: jnp.ones(2) for name in names}
     optimizer = make_optimizer(settings)
@@ -251,7 +253,7 @@ def test_param_lrs_give_each_group_its_adam_rate():
     steps = {name: float(-updates[name][0]) for name in names}
     assert steps == pytest.approx({"graph_logits": 0.1, "encoder": 0.01, "mixing": 0.1,
                                    "weight": 0.1}, rel=1e-4)  # fmt: skip
-    one_rate = _learning_rates({"graph*": 0.1}, names, 1e-3)
+    one_rate = _learning_rates({"graph*": 0.1}, names)
     assert one_rate == {"graph_lr": 0.1, "graph_params": ("graph_logits",)}
 
 
