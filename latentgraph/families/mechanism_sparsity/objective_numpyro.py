@@ -31,7 +31,7 @@ from numpyro.infer import TraceMeanField_ELBO
 
 from latentgraph.families.mechanism_sparsity.config import SPARSITY_MODES
 from latentgraph.families.mechanism_sparsity.numpyro_model import NumPyroMechanismSparsityVAE
-from latentgraph.inference.edge_elbo_numpyro import EdgeConstrainedELBO
+from latentgraph.numpyro import EdgeConstrainedELBO
 
 
 @dataclass(frozen=True)
