@@ -46,15 +46,18 @@ def provenance() -> dict:
     }
 
 
-def run_fit(family: str, arguments: list[str], out: Path, *, threads: int) -> dict:
+def run_fit(
+    family: str, arguments: list[str], out: Path, *, threads: int, timeout: float | None = None
+) -> dict:
     """Run ``latentgraph fit <family> <arguments> --out <out> --no-progress`` in a fresh process
     with ``threads`` BLAS/OpenMP threads; return its ``metrics.json`` plus ``process_wall_s`` and
-    ``curve`` (the evaluations of its ``history.json``: the learning curve)."""
+    ``curve`` (the evaluations of its ``history.json``: the learning curve). After ``timeout``
+    seconds the process is killed and :class:`subprocess.TimeoutExpired` raised."""
     cmd = [sys.executable, "-m", "latentgraph", "fit", family, *arguments]
     cmd += ["--out", str(out), "--no-progress"]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"run failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
     metrics = read_run(out)
@@ -88,9 +91,9 @@ def save_json(name: str, payload: dict) -> Path:
     return path
 
 
-def update_benchmarks_md(section: str, body: str) -> None:
-    """Replace (or add) the section ``## <section>`` of BENCHMARKS.md with ``body``."""
-    path = ROOT / "BENCHMARKS.md"
+def update_benchmarks_md(section: str, body: str, path: Path | None = None) -> None:
+    """Replace (or add) the section ``## <section>`` of ``path`` (BENCHMARKS.md) with ``body``."""
+    path = ROOT / "BENCHMARKS.md" if path is None else Path(path)
     text = (
         path.read_text()
         if path.exists()

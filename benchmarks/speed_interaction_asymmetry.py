@@ -19,6 +19,7 @@ Results go to ``benchmarks/results/speed_interaction_asymmetry_<preset>_<device>
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -54,7 +55,107 @@ def plain_loss(vae: InteractionAsymmetryVAE, x: torch.Tensor, alpha: float) -> t
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
+
+
+@contextlib.contextmanager
+def float32_matmul(precision: str):
+    """``torch.set_float32_matmul_precision(precision)`` inside the block only (``"high"``: TF32
+    matrix units for float32 products on the GPU; ``"highest"``: true float32)."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def build_case(preset: str, batch: int, device: torch.device, config=None):
+    """The module (seed 0) of ``preset``'s network at its image size (or of ``config``), Adam at
+    1e-4 and one random batch ``(batch, size, size, 3)`` in [0, 1]; returns
+    ``(vae, optimizer, x)``."""
+    size = PRESET_SHAPES[preset][0] if config is None else config.image_size
+    torch.manual_seed(0)
+    config = PRESETS[preset](image_size=size) if config is None else config
+    vae = InteractionAsymmetryVAE(config).to(device)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=1e-4)
+    x = torch.rand(batch, size, size, 3, device=device)
+    return vae, optimizer, x
+
+
+def objective_step(vae, optimizer, x, *, precision="float32", compile=False, pixels=None,
+                   matmul="highest"):  # fmt: skip
+    """One training step of the Pyro objective (what ``latentgraph fit`` runs) on ``x``, with the
+    speed settings applied on every call (the variants share one module)."""
+    alpha = vae.config.alpha
+    vae.set_speed(precision=precision, compile=compile)
+    compiled = vae._compiled  # keep this variant's compiled networks across calls
+    objective = InteractionAsymmetryObjective(
+        vae, alpha=lambda step: alpha, pixels_per_image=pixels
+    )
+    batch_dict = {"images": x * 255.0}
+
+    def step():
+        vae.precision, vae._compiled = precision, compiled
+        with float32_matmul(matmul):
+            optimizer.zero_grad(set_to_none=True)
+            loss, _ = objective.loss(batch_dict, 10**9)
+            loss.backward()
+            optimizer.step()
+
+    return step
+
+
+def plain_step(vae, optimizer, x):
+    """One step of :func:`plain_loss` in float32 (the reference of the ratios)."""
+    alpha = vae.config.alpha
+
+    def step():
+        vae.set_speed()
+        with float32_matmul("highest"):
+            optimizer.zero_grad(set_to_none=True)
+            plain_loss(vae, x, alpha).backward()
+            optimizer.step()
+
+    return step
+
+
+def time_variants(variants: dict, *, rounds: int, steps: int, device: torch.device) -> list[dict]:
+    """Median seconds per step of each variant (two warm-up steps each, which also compile),
+    alternating in ``rounds`` rounds of ``steps`` steps, with the peak GPU memory of the
+    warm-up; ratios against the first variant."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    memory: dict[str, float] = {}
+    with pyro.validation_enabled(False):
+        for name, step in variants.items():  # warm-up (and compilation)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            step()
+            step()
+            _sync(device)
+            if device.type == "cuda":
+                memory[name] = torch.cuda.max_memory_allocated(device) / 2**30
+        for _ in range(rounds):
+            for name, step in variants.items():
+                _sync(device)
+                start = time.perf_counter()
+                for _ in range(steps):
+                    step()
+                _sync(device)
+                times[name].append((time.perf_counter() - start) / steps)
+    reference = statistics.median(next(iter(times.values())))
+    rows = []
+    for name, values in times.items():
+        median = statistics.median(values)
+        rows.append(
+            {
+                "variant": name,
+                "s_per_step": median,
+                "vs_plain_float32": median / reference,
+                "peak_gib": memory.get(name),
+            }
+        )
+    return rows
 
 
 def main() -> None:
@@ -71,74 +172,25 @@ def main() -> None:
     device = torch.device(args.device)
     size, batch = PRESET_SHAPES[args.preset]
     batch = args.batch_size or batch
-    torch.manual_seed(0)
-    config = PRESETS[args.preset](image_size=size)
-    vae = InteractionAsymmetryVAE(config).to(device)
-    optimizer = torch.optim.Adam(vae.parameters(), lr=1e-4)
-    x = torch.rand(batch, size, size, 3, device=device)
-    alpha = config.alpha
-
-    def objective_step(precision: str, compile: bool, pixels: int | None):
-        vae.set_speed(precision=precision, compile=compile)
-        objective = InteractionAsymmetryObjective(
-            vae, alpha=lambda step: alpha, pixels_per_image=pixels
-        )
-        batch_dict = {"images": x * 255.0}
-
-        def step():
-            optimizer.zero_grad(set_to_none=True)
-            loss, _ = objective.loss(batch_dict, 10**9)
-            loss.backward()
-            optimizer.step()
-
-        return step
-
-    def plain_step():
-        vae.set_speed()
-        optimizer.zero_grad(set_to_none=True)
-        plain_loss(vae, x, alpha).backward()
-        optimizer.step()
-
+    vae, optimizer, x = build_case(args.preset, batch, device)
     variants = {
-        "plain float32": plain_step,
-        "pyro float32": objective_step("float32", False, None),
-        "pyro bf16": objective_step("bf16", False, None),
-        f"pyro float32, {args.pixels} pixels": objective_step("float32", False, args.pixels),
+        "plain float32": plain_step(vae, optimizer, x),
+        "pyro float32": objective_step(vae, optimizer, x),
+        "pyro bf16": objective_step(vae, optimizer, x, precision="bf16"),
+        f"pyro float32, {args.pixels} pixels": objective_step(
+            vae, optimizer, x, pixels=args.pixels
+        ),
     }
     if args.compile:
-        variants["pyro bf16 + compile"] = objective_step("bf16", True, None)
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    memory: dict[str, float] = {}
-    with pyro.validation_enabled(False):
-        for name, step in variants.items():  # warm-up (and compilation)
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            step()
-            step()
-            _sync(device)
-            if device.type == "cuda":
-                memory[name] = torch.cuda.max_memory_allocated(device) / 2**30
-        for _ in range(args.rounds):
-            for name, step in variants.items():
-                _sync(device)
-                start = time.perf_counter()
-                for _ in range(args.steps):
-                    step()
-                _sync(device)
-                times[name].append((time.perf_counter() - start) / args.steps)
-    reference = statistics.median(times["plain float32"])
-    rows = []
-    for name, values in times.items():
-        median = statistics.median(values)
-        rows.append(
-            {
-                "variant": name,
-                "s_per_step": median,
-                "vs_plain_float32": median / reference,
-                "peak_gib": memory.get(name),
-            }
+        variants["pyro bf16 + compile"] = objective_step(
+            vae, optimizer, x, precision="bf16", compile=True
         )
-        print(f"{name:<32} {median:8.4f} s/step  x{median / reference:5.2f}", flush=True)
+    rows = time_variants(variants, rounds=args.rounds, steps=args.steps, device=device)
+    for row in rows:
+        print(
+            f"{row['variant']:<32} {row['s_per_step']:8.4f} s/step  x{row['vs_plain_float32']:5.2f}",
+            flush=True,
+        )
     payload = {
         **meta,
         "preset": args.preset,

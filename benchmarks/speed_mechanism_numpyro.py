@@ -55,7 +55,8 @@ CASES = {
 }
 
 
-def _pyro_step_fn(config, data, batch: int):
+def pyro_constrained_run(config, data, batch: int):
+    """``run(n)``: n constrained Pyro training steps (what ``fit_pyro`` runs per step)."""
     torch.manual_seed(0)
     vae = MechanismSparsityVAE(config)
     constraint = EdgeCountConstraint(
@@ -85,7 +86,9 @@ def _pyro_step_fn(config, data, batch: int):
     return run
 
 
-def _numpyro_step_fn(config, data, batch: int, chunk: int):
+def numpyro_chunk_run(config, data, batch: int, chunk: int):
+    """``run(n_chunks)``: n_chunks jitted ``train_chunk`` calls of ``chunk`` steps each, waited for
+    (the first call compiles)."""
     vae = NumPyroMechanismSparsityVAE(config)
     objective = NumPyroObjective(vae, "constraint", ("action_graph",))
     device_data = jax.device_put({k: np.asarray(v) for k, v in data.items()})
@@ -118,8 +121,8 @@ def _numpyro_step_fn(config, data, batch: int, chunk: int):
 def time_case(sizes: NetworkSizes, batch: int, data, rounds: int, steps: int) -> dict:
     config = model_config_for(data["dataset"], sizes)
     arrays = {"x": data["x"], "actions": data["actions"]}
-    pyro_run = _pyro_step_fn(config, arrays, batch)
-    numpyro_run = _numpyro_step_fn(config, arrays, batch, steps)
+    pyro_run = pyro_constrained_run(config, arrays, batch)
+    numpyro_run = numpyro_chunk_run(config, arrays, batch, steps)
     start = time.perf_counter()
     numpyro_run(1)  # compiles
     compile_s = time.perf_counter() - start

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pyro
 import torch
@@ -37,55 +39,130 @@ CASES = {
 }
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (host clocks then measure finished work)."""
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
-def time_case(
-    sizes: NetworkSizes, batch: int, device: torch.device, rounds: int, steps: int
-) -> dict:
+@dataclass
+class MechanismCase:
+    """One module, one Adam optimiser and one minibatch shared by every timed step.
+
+    ``x`` is ``(batch, 1, 20)`` and ``actions`` ``(batch, 10)``: ``action_sparsity_non_trivial``'s
+    shapes (d_z = d_a = 10, d_x = 20; Lachapelle et al. 2024, arXiv 2401.04890, Sec. 8.1).
+    """
+
+    vae: MechanismSparsityVAE
+    optimizer: torch.optim.Optimizer
+    x: torch.Tensor
+    actions: torch.Tensor
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+
+def build_case(sizes: NetworkSizes, batch: int, device: torch.device) -> MechanismCase:
+    """The module (seed 0), Adam at 5e-4 and a random minibatch of ``batch`` examples."""
     torch.manual_seed(0)
     config = MechanismSparsityConfig(n_latents=10, n_obs=20, n_actions=10, sizes=sizes)
     vae = MechanismSparsityVAE(config).to(device)
     opt = torch.optim.Adam(vae.parameters(), lr=5e-4)
     x = torch.randn(batch, 1, 20, device=device)
     a = torch.rand(batch, 10, device=device) * 4 - 2
-    lean, trace_mf = AnalyticMeanFieldELBO(), pyro.infer.TraceMeanField_ELBO()
+    return MechanismCase(vae, opt, x, a)
 
-    def pyro_step():  # what training uses
-        opt.zero_grad(set_to_none=True)
-        lean.differentiable_loss(vae.model, vae.guide, x, a).backward()
-        opt.step()
 
-    def pyro_trace_mean_field_step():  # Pyro's stock estimator, same value
-        opt.zero_grad(set_to_none=True)
-        trace_mf.differentiable_loss(vae.model, vae.guide, x, a).backward()
-        opt.step()
+def pyro_step(case: MechanismCase, elbo) -> Callable[[], None]:
+    """One SVI step of the Pyro program with ``elbo`` (``AnalyticMeanFieldELBO`` in training)."""
 
-    def plain_step():
-        opt.zero_grad(set_to_none=True)
-        masks = relaxed_masks(vae, {"action_graph": torch.rand(10, 10, device=device)})
+    def step() -> None:
+        case.optimizer.zero_grad(set_to_none=True)
+        elbo.differentiable_loss(case.vae.model, case.vae.guide, case.x, case.actions).backward()
+        case.optimizer.step()
+
+    return step
+
+
+def plain_loss(case: MechanismCase) -> Callable[..., torch.Tensor]:
+    """``loss(x, actions, noise, uniforms)``: the negative ELBO as plain PyTorch, with the
+    reparameterisation noise ``(batch, 1, 10)`` and the Gumbel uniforms ``(10, 10)`` as inputs
+    (so that :func:`torch.compile` and CUDA graphs see fixed-shape tensors only)."""
+    vae = case.vae
+
+    def loss(x, actions, noise, uniforms):
+        masks = relaxed_masks(vae, {"action_graph": uniforms})
+        return negative_elbo(vae, x, actions, latent_noise=noise, masks=masks)
+
+    return loss
+
+
+def plain_step(case: MechanismCase, loss: Callable[..., torch.Tensor] | None = None):
+    """One step of the plain loss (or of ``loss``, e.g. a compiled :func:`plain_loss`)."""
+    loss = plain_loss(case) if loss is None else loss
+    batch, device = case.x.shape[0], case.device
+
+    def step() -> None:
+        case.optimizer.zero_grad(set_to_none=True)
+        uniforms = torch.rand(10, 10, device=device)
         noise = torch.randn(batch, 1, 10, device=device)
-        negative_elbo(vae, x, a, latent_noise=noise, masks=masks).backward()
-        opt.step()
+        loss(case.x, case.actions, noise, uniforms).backward()
+        case.optimizer.step()
 
-    def run(fn) -> float:
-        _sync(device)
-        start = time.perf_counter()
+    return step
+
+
+def repeat(step: Callable[[], None], steps: int) -> Callable[[], None]:
+    """``steps`` calls of ``step``: one timed unit of :func:`alternate`."""
+
+    def run() -> None:
         for _ in range(steps):
-            fn()
-        _sync(device)
-        return (time.perf_counter() - start) / steps
+            step()
 
-    step_fns = {"pyro": pyro_step, "pyro_tmf": pyro_trace_mean_field_step, "plain": plain_step}
-    for fn in step_fns.values():  # warm-up
-        for _ in range(3):
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in step_fns}
-    for _ in range(rounds):  # alternate so all three share the machine's noise
-        for k, fn in step_fns.items():
-            times[k].append(run(fn))
+    return run
+
+
+def alternate(
+    units: dict[str, Callable[[], None]],
+    *,
+    rounds: int,
+    steps: int,
+    device: torch.device,
+    warmup: Callable[[], None] | None = None,
+) -> dict[str, list[float]]:
+    """Seconds per step of each unit (one unit runs ``steps`` steps), ``rounds`` times, the
+    units alternating within each round so that all share the machine's noise. ``warmup`` runs
+    once first (compilation, allocator); each unit is then timed between two device syncs."""
+    if warmup is not None:
+        warmup()
+    times: dict[str, list[float]] = {name: [] for name in units}
+    for _ in range(rounds):
+        for name, unit in units.items():
+            sync(device)
+            start = time.perf_counter()
+            unit()
+            sync(device)
+            times[name].append((time.perf_counter() - start) / steps)
+    return times
+
+
+def time_case(
+    sizes: NetworkSizes, batch: int, device: torch.device, rounds: int, steps: int
+) -> dict:
+    case = build_case(sizes, batch, device)
+    step_fns = {
+        "pyro": pyro_step(case, AnalyticMeanFieldELBO()),  # what training uses
+        "pyro_tmf": pyro_step(case, pyro.infer.TraceMeanField_ELBO()),  # stock, same value
+        "plain": plain_step(case),
+    }
+
+    def warmup() -> None:
+        for fn in step_fns.values():
+            repeat(fn, 3)()
+
+    units = {name: repeat(fn, steps) for name, fn in step_fns.items()}
+    times = alternate(units, rounds=rounds, steps=steps, device=device, warmup=warmup)
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
         "pyro_ms": 1e3 * med["pyro"],

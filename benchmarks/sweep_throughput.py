@@ -33,16 +33,29 @@ from latentgraph.inference.svi_torch import TrainConfig  # noqa: E402
 SIZES = {"demo": (demo_sizes, 256), "official": (NetworkSizes, 1024)}
 
 
-def measure(sizes: str, steps: int, chunk: int, device: str) -> dict:
+def measure(
+    sizes: str,
+    steps: int,
+    chunk: int,
+    device: str,
+    *,
+    strategies: tuple[str, ...] = ("vmap", "map"),
+    batch_size: int | None = None,
+    n_samples: int = 50_000,
+    network: NetworkSizes | None = None,
+) -> dict:
+    """Seconds and run-steps per second of the 8 runs as one sweep (each of ``strategies``)
+    and as 8 sequential single fits; ``batch_size`` and ``network`` override the sizes'."""
     make_sizes, batch = SIZES[sizes]
-    dataset = make_mechanism_dataset("action_sparsity_non_trivial", n_samples=50_000)
-    model_config = model_config_for(dataset, make_sizes())
+    batch = batch_size or batch
+    dataset = make_mechanism_dataset("action_sparsity_non_trivial", n_samples=n_samples)
+    model_config = model_config_for(dataset, network or make_sizes())
     settings = [SparsitySettings(bound=b, graph_lr=5e-2, dual_lr=5e-2) for b in (15.0, 20.0)]
     seeds = [0, 1, 2, 3]
     config = TrainConfig(steps=steps, batch_size=batch, lr=5e-3, progress=False, device=device)
     warm = replace(config, steps=chunk)
     swept = {}
-    for strategy in ("vmap", "map"):
+    for strategy in strategies:
         fit_many(dataset, model_config=model_config, settings=settings, seeds=seeds,
                  train_config=warm, chunk_steps=chunk, strategy=strategy)  # fmt: skip
         start = time.perf_counter()
