@@ -38,6 +38,7 @@ Example:
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -90,16 +91,20 @@ def edge_logits(fn) -> torch.Tensor | None:
 
 def _owner_module(program) -> torch.nn.Module | None:
     """The ``nn.Module`` a program is (a ``PyroModule``) or is a bound method of, looking
-    through handlers applied from outside (``poutine.block(vae.model)``: ``__wrapped__``)."""
+    through handlers applied from outside (``poutine.block(vae.model)``)."""
     for _ in range(64):  # handlers nest shallowly; the limit only guards against cycles
         if isinstance(program, torch.nn.Module):
             return program
         owner = getattr(program, "__self__", None)
         if isinstance(owner, torch.nn.Module):
             return owner
-        program = getattr(program, "__wrapped__", None)
-        if program is None:
+        inner = getattr(program, "__wrapped__", None)
+        if inner is None and isinstance(program, functools.partial):
+            # a handler's ``partial(_context_wrap, messenger, fn)``
+            inner = next((a for a in reversed(program.args) if callable(a)), None)
+        if inner is None:
             return None
+        program = inner
     return None
 
 
@@ -409,7 +414,7 @@ def _check_loop_arguments(
 
 def _first_batch(arrays: Mapping[str, np.ndarray], batch_size: int, device) -> dict:
     return {
-        k: torch.as_tensor(np.asarray(v[:batch_size]), dtype=torch.float32, device=device)
+        k: torch.as_tensor(np.array(v[:batch_size], dtype=np.float32), device=device)
         for k, v in arrays.items()
     }
 

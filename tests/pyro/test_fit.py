@@ -198,6 +198,9 @@ def test_pyro_modules_registered_modules_and_bound_methods_are_found():
     programs = Programs()
     found = inspect_programs(programs.model, programs.guide, data, device=torch.device("cpu"))
     assert found.module is programs and list(found.named) == ["loc"]
+    blocked = pyro.poutine.block(pyro.poutine.scale(programs.model, scale=2.0), hide=["x"])
+    found = inspect_programs(blocked, programs.guide, data, device=torch.device("cpu"))
+    assert found.module is programs  # seen through handlers applied from outside
     result = fit(
         programs.model, programs.guide, data, steps=300, batch_size=64, lr=0.05,
         progress=False, device="cpu",

@@ -23,9 +23,12 @@ from latentgraph.families.mechanism_sparsity.objective_pyro import MechanismSpar
 from latentgraph.families.mechanism_sparsity.pyro_model import MechanismSparsityVAE
 from latentgraph.graphs import EdgeBeliefs
 from latentgraph.inference.devices_torch import resolve_device
-from latentgraph.inference.lagrangian_torch import DualAscent, EdgeCountConstraint
-from latentgraph.inference.schedules import LinearSchedule
-from latentgraph.inference.svi_torch import History, TrainConfig, train
+from latentgraph.inference.fit_pyro import (
+    annealed_edge_constraints,
+    fit_objective,
+    inspect_programs,
+)
+from latentgraph.inference.svi_torch import History, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -242,15 +245,14 @@ def fit(
     bounds = check_fit_arguments(dataset, config, sparsity, train_config)
     torch.manual_seed(train_config.seed)  # the initial weights depend on the seed alone
     vae = MechanismSparsityVAE(config)
-    anneal = int(round(sparsity.anneal_fraction * train_config.steps))
-    constraints = {
-        name: EdgeCountConstraint(
-            LinearSchedule(start=float(np.prod(shape)), end=bounds[name], duration=anneal),
-            DualAscent(lr=sparsity.dual_lr, restarts=sparsity.dual_restarts),
-        )
-        for name, shape in config.graph_shapes().items()
-        if name in bounds
-    }
+    constraints = annealed_edge_constraints(
+        bounds,
+        {name: math.prod(shape) for name, shape in config.graph_shapes().items()},
+        steps=train_config.steps,
+        anneal_fraction=sparsity.anneal_fraction,
+        dual_lr=sparsity.dual_lr,
+        dual_restarts=sparsity.dual_restarts,
+    )
     objective = MechanismSparsityObjective(
         vae, sparsity.mode, constraints=constraints, penalty=sparsity.penalty
     )
@@ -259,24 +261,28 @@ def fit(
     if config.n_actions:
         data["actions"] = train_split["actions"]
     fitted = FittedMechanismSparsity(vae, History(), sparsity, train_config, bounds, objective)
-    graph_params = list(vae.edge_logits.parameters())
-    graph_ids = {id(p) for p in graph_params}
-    param_groups = [
-        {"params": [p for p in vae.parameters() if id(p) not in graph_ids]},
-        {"params": graph_params, "lr": sparsity.graph_lr or train_config.lr},
-    ]
     callback = None if evaluate is None else (lambda step: evaluate(fitted, step))
+    device = resolve_device(train_config.device)
+    first = {
+        k: torch.as_tensor(np.array(v[: train_config.batch_size], dtype=np.float32))
+        for k, v in data.items()
+    }
     # Pyro's argument validation is for developing programs; this one is tested, so train without.
     with pyro.validation_enabled(False):
-        fitted.history = train(
-            vae,
+        # the VAE itself holds every parameter, so checkpoints keep its state_dict keys
+        found = inspect_programs(
+            objective.model, objective.guide, {k: v.to(device) for k, v in first.items()},
+            device=device,
+        )  # fmt: skip
+        fitted.history = fit_objective(
             objective,
+            found,
             data,
             train_config,
+            param_lrs={"edge_logits.*": sparsity.graph_lr or train_config.lr},
             evaluate=callback,
-            checkpoint_path=checkpoint_path,
+            checkpoint=checkpoint_path,
             resume=resume,
-            param_groups=param_groups,
             description=f"mechanism-sparsity ({sparsity.mode})",
         )
     return fitted
