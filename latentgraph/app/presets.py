@@ -18,6 +18,7 @@ the benchmarks read the same tables.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -143,15 +144,43 @@ class Estimate:
     basis: str
 
 
-def preset_line(preset: ResolvedPreset, device: str, steps: int, estimate: Estimate) -> str:
+def cpu_contention(load: float | None = None, cores: int | None = None) -> float:
+    """How much slower a one-thread CPU run goes than on a machine with a core to itself:
+    ``max(1, (load + 1) / cores)`` with the 1-minute load average (each runnable process gets
+    about ``cores / (load + 1)`` of a core). 1 where the load cannot be read."""
+    if load is None or cores is None:
+        try:
+            load, cores = os.getloadavg()[0], os.cpu_count()
+        except (OSError, AttributeError):
+            return 1.0
+    if not cores:
+        return 1.0
+    return max(1.0, (load + 1.0) / cores)
+
+
+def preset_line(
+    preset: ResolvedPreset,
+    device: str,
+    steps: int,
+    estimate: Estimate,
+    *,
+    contention: float | None = None,
+) -> str:
     """The one line a run prints before training, e.g. ``latentgraph: preset cpu (device
-    cpu): about 7 min on this machine (40000 steps; ...)``."""
+    cpu): about 7 min on this machine (40000 steps; ...)``.
+
+    On the CPU the estimate is multiplied by :func:`cpu_contention` (``contention``), so a
+    machine busy with other work gets a longer, honest estimate."""
     head = f"latentgraph: preset {preset.name} (device {device}): "
     if estimate.seconds is None:
         return head + f"{steps} steps; duration unknown ({estimate.basis})"
-    return head + (
-        f"{format_duration(estimate.seconds)} on this machine ({steps} steps; {estimate.basis})"
-    )
+    seconds, basis = estimate.seconds, estimate.basis
+    if device.startswith("cpu"):
+        factor = cpu_contention() if contention is None else contention
+        if factor > 1.05:
+            seconds *= factor
+            basis += f"; x{factor:.1f} for the current CPU load"
+    return head + f"{format_duration(seconds)} on this machine ({steps} steps; {basis})"
 
 
 def announce(line: str) -> None:

@@ -20,16 +20,15 @@ The data set is an :class:`~latentgraph.data.arrays.ArrayDataset` with splits ``
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from latentgraph.app.presets import announce as announce_line
 from latentgraph.app.report import draw_training_curves, markdown_table, write_report
-from latentgraph.app.runs import check_same_run, prepare_run_dir, write_json, write_npy
+from latentgraph.app.run_folder import RunPieces, write_run
+from latentgraph.app.runs import write_npy
 from latentgraph.data.arrays import ArrayDataset
 from latentgraph.families.context_module.config import ContextModuleConfig
 from latentgraph.families.context_module.evaluate import (
@@ -164,114 +163,121 @@ def run_fit(
     ``preset`` (the resolved ``--preset``) is recorded in ``config.json``; ``announce`` is
     printed on stderr just before training. Returns the metrics.
     """
-    check_dataset(dataset, config)
-    train = dataset.split("train")
-    # memory-mapped images stay mapped: an accelerator then reads them batch by batch
-    images, targets = train["images"], np.asarray(train["targets"])
-    variant = check_fit_arguments(
-        images, targets, config, variant, train_config, pretrained=pretrained, batching=batching
-    )
-    if not isinstance(n_eval, int) or isinstance(n_eval, bool) or n_eval < 2:
-        raise ValueError(f"n_eval must be an int >= 2, got {n_eval!r}")
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    out = prepare_run_dir(out, overwrite=overwrite, resume=resume)
-    run_config = {
-        "family": "context-module",
-        "backend": "pyro",
-        "variant": variant.to_dict(),
-        "pretrained": None if pretrained is None else str(pretrained),
-        "dataset": {"name": dataset.name, **(dataset_args or {}), "sizes": dataset.sizes},
-        "model": config.to_dict(),
-        "train": {**asdict(train_config), "batching": batching},
-        "evaluation": {"n_eval": n_eval, "seed": train_config.seed, "protocol": protocol},
-        **({"preset": preset} if preset is not None else {}),
-    }
-    if resume:
-        check_same_run(out, run_config, ignore=RESUME_MAY_CHANGE)
-    else:
-        write_json(out / "config.json", run_config)
-    if announce is not None:
-        announce_line(announce)
-    start = time.perf_counter()
-    valid = dataset.split("valid")
-    rows = _subset(len(valid["images"]), VALID_ROWS, train_config.seed)
-    valid_images, valid_targets = np.asarray(valid["images"][rows]), valid["targets"][rows]
+    images = targets = true_graph = names = None  # set by check(), once the data are checked
 
-    # learning curves of the headline metrics: SWD on small fixed subsets, one seed for every
-    # step (the held-out pairs are only watched, never used to choose anything)
-    curve_concepts = context_images(dataset, "valid", max_images=CURVE_IMAGES)
-    curve_pairs = (
-        context_images(dataset, "heldout", max_images=CURVE_IMAGES)
-        if "heldout" in dataset.splits
-        else []
-    )
+    def check() -> None:
+        nonlocal variant, images, targets, true_graph, names
+        check_dataset(dataset, config)
+        train = dataset.split("train")
+        # memory-mapped images stay mapped: an accelerator then reads them batch by batch
+        images, targets = train["images"], np.asarray(train["targets"])
+        true_graph = dataset.graphs.get("concept_graph")
+        names = list(dataset.info.get("concepts", [f"c{k}" for k in range(config.n_concepts)]))
+        variant = check_fit_arguments(
+            images, targets, config, variant, train_config, pretrained=pretrained, batching=batching
+        )
+        if not isinstance(n_eval, int) or isinstance(n_eval, bool) or n_eval < 2:
+            raise ValueError(f"n_eval must be an int >= 2, got {n_eval!r}")
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
 
-    def periodic(fitted: FittedContextModule, step: int) -> dict:
-        terms = negative_elbo(fitted, valid_images, np.asarray(valid_targets), seed=0)
-        sizes = fitted.config.backbone
-        dims = sizes.image_size**2 * sizes.channels
-        scores = {"valid_bpd": float(terms["neg_elbo"] / (dims * math.log(2)))}
-        if curve_concepts:
-            swd = evaluate(
-                fitted,
-                concept_contexts=curve_concepts,
-                pair_contexts=curve_pairs,
-                seed=0,
-                n_eval=CURVE_IMAGES,
-            ).metrics
-            scores["valid_swd_concept"] = swd["swd_concept"]
-            if "swd_composition" in swd:
-                scores["heldout_swd_composition"] = swd["swd_composition"]
-        return scores
+    def run_config() -> dict:  # built once the checks have passed
+        return {
+            "family": "context-module",
+            "backend": "pyro",
+            "variant": variant.to_dict(),
+            "pretrained": None if pretrained is None else str(pretrained),
+            "dataset": {"name": dataset.name, **(dataset_args or {}), "sizes": dataset.sizes},
+            "model": config.to_dict(),
+            "train": {**asdict(train_config), "batching": batching},
+            "evaluation": {"n_eval": n_eval, "seed": train_config.seed, "protocol": protocol},
+            **({"preset": preset} if preset is not None else {}),
+        }
 
-    fitted = fit(
-        images,
-        targets,
-        config=config,
-        variant=variant,
-        train_config=train_config,
-        pretrained=pretrained,
-        evaluate=periodic,
-        checkpoint_path=out / "checkpoint.pt",
+    def fit_in(out: Path) -> FittedContextModule:
+        valid = dataset.split("valid")
+        rows = _subset(len(valid["images"]), VALID_ROWS, train_config.seed)
+        valid_images, valid_targets = np.asarray(valid["images"][rows]), valid["targets"][rows]
+
+        # learning curves of the headline metrics: SWD on small fixed subsets, one seed for every
+        # step (the held-out pairs are only watched, never used to choose anything)
+        curve_concepts = context_images(dataset, "valid", max_images=CURVE_IMAGES)
+        curve_pairs = (
+            context_images(dataset, "heldout", max_images=CURVE_IMAGES)
+            if "heldout" in dataset.splits
+            else []
+        )
+
+        def periodic(fitted: FittedContextModule, step: int) -> dict:
+            terms = negative_elbo(fitted, valid_images, np.asarray(valid_targets), seed=0)
+            sizes = fitted.config.backbone
+            dims = sizes.image_size**2 * sizes.channels
+            scores = {"valid_bpd": float(terms["neg_elbo"] / (dims * math.log(2)))}
+            if curve_concepts:
+                swd = evaluate(
+                    fitted,
+                    concept_contexts=curve_concepts,
+                    pair_contexts=curve_pairs,
+                    seed=0,
+                    n_eval=CURVE_IMAGES,
+                ).metrics
+                scores["valid_swd_concept"] = swd["swd_concept"]
+                if "swd_composition" in swd:
+                    scores["heldout_swd_composition"] = swd["swd_composition"]
+            return scores
+
+        return fit(
+            images,
+            targets,
+            config=config,
+            variant=variant,
+            train_config=train_config,
+            pretrained=pretrained,
+            evaluate=periodic,
+            checkpoint_path=out / "checkpoint.pt",
+            resume=resume,
+            batching=batching,
+        )
+
+    def evaluate_test(fitted: FittedContextModule) -> Evaluation:
+        return evaluate(
+            fitted,
+            concept_contexts=context_images(dataset, "test"),
+            pair_contexts=context_images(dataset, "heldout") if "heldout" in dataset.splits else (),
+            seed=train_config.seed,
+            n_eval=n_eval,
+            protocol=protocol,
+            true_graph=true_graph,
+            concept_names=names,
+            concept_truth=concept_truth(dataset, 5 * n_eval, train_config.seed)
+            if config.module is not None
+            else None,
+        )
+
+    def write_outputs(out: Path, fitted, result: Evaluation, metrics: dict) -> None:
+        write_npy(out / "z_test.npy", fitted.encode(np.asarray(dataset.split("test")["images"])))
+        _write_graphs(out, result, true_graph, names)
+        _write_report(
+            out,
+            dataset,
+            fitted,
+            result,
+            metrics,
+            has_graph=true_graph is not None,
+            protocol=protocol,
+        )
+
+    pieces = RunPieces(check=check, fit=fit_in, evaluate=evaluate_test, write_outputs=write_outputs)
+    return write_run(
+        out,
+        config=run_config,
+        pieces=pieces,
+        steps=train_config.steps,
+        overwrite=overwrite,
         resume=resume,
-        batching=batching,
+        resume_may_change=RESUME_MAY_CHANGE,
+        announce=announce,
     )
-    true_graph = dataset.graphs.get("concept_graph")
-    names = list(dataset.info.get("concepts", [f"c{k}" for k in range(config.n_concepts)]))
-    result = evaluate(
-        fitted,
-        concept_contexts=context_images(dataset, "test"),
-        pair_contexts=context_images(dataset, "heldout") if "heldout" in dataset.splits else (),
-        seed=train_config.seed,
-        n_eval=n_eval,
-        protocol=protocol,
-        true_graph=true_graph,
-        concept_names=names,
-        concept_truth=concept_truth(dataset, 5 * n_eval, train_config.seed)
-        if config.module is not None
-        else None,
-    )
-    history = fitted.history
-    metrics = {
-        **result.metrics,
-        "steps": train_config.steps,
-        "wall_s": time.perf_counter() - start,
-        "train_wall_s": history.wall_s,
-        "final_loss": history.rows[-1]["loss"] if history.rows else float("nan"),
-        "recoveries": len(history.events),
-    }
-    write_json(out / "metrics.json", metrics)
-    write_json(
-        out / "history.json",
-        {"rows": history.rows, "evaluations": history.evaluations, "recoveries": history.events},
-    )
-    write_npy(out / "z_test.npy", fitted.encode(np.asarray(dataset.split("test")["images"])))
-    _write_graphs(out, result, true_graph, names)
-    _write_report(
-        out, dataset, fitted, result, metrics, has_graph=true_graph is not None, protocol=protocol
-    )
-    return {**metrics, "device": str(fitted.device)}
 
 
 def _write_graphs(out: Path, result: Evaluation, true_graph, names: list[str]) -> None:

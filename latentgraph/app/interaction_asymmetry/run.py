@@ -9,7 +9,6 @@ Writes (ARCHITECTURE.md, contract 2) ``config.json`` (before training; everythin
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from latentgraph.app.interaction_asymmetry.figures import (
     draw_reconstructions,
     draw_slot_decodings,
 )
-from latentgraph.app.presets import announce as announce_line
 from latentgraph.app.report import draw_training_curves, markdown_table, write_report
-from latentgraph.app.runs import check_same_run, prepare_run_dir, write_json, write_npy
+from latentgraph.app.run_folder import RunPieces, write_run
+from latentgraph.app.runs import write_npy
 from latentgraph.data.arrays import ArrayDataset
 from latentgraph.families.interaction_asymmetry.config import InteractionAsymmetryConfig
 from latentgraph.families.interaction_asymmetry.evaluate import (
@@ -94,30 +93,27 @@ def run_fit(
     (:func:`~.evaluate.evaluate`). ``preset`` (the resolved ``--preset``) is recorded in
     ``config.json``; ``announce`` is printed on stderr just before training. Returns ``metrics``.
     """
-    _check_dataset(dataset, config)
-    check_fit_arguments(dataset.split("train")["images"], config, train_config, speed)
-    out = prepare_run_dir(out, overwrite=overwrite, resume=resume)
-    run_config = {
-        "family": "interaction-asymmetry",
-        "backend": "pyro",
-        "dataset": {"name": dataset.name, **(dataset_args or {}), "info": dataset.info},
-        "model": config.to_dict(),
-        "train": asdict(train_config),
-        "speed": asdict(speed),
-        "evaluation": {
-            "jacobian_images": jacobian_images,
-            "readout_images": readout_images,
-            "eval_images": eval_images,
-        },
-        **({"preset": preset} if preset is not None else {}),
-    }
-    if resume:
-        check_same_run(out, run_config, ignore=RESUME_MAY_CHANGE)
-    else:
-        write_json(out / "config.json", run_config)
-    if announce is not None:
-        announce_line(announce)
-    start = time.perf_counter()
+
+    def run_config() -> dict:  # built once the checks have passed
+        return {
+            "family": "interaction-asymmetry",
+            "backend": "pyro",
+            "dataset": {"name": dataset.name, **(dataset_args or {}), "info": dataset.info},
+            "model": config.to_dict(),
+            "train": asdict(train_config),
+            "speed": asdict(speed),
+            "evaluation": {
+                "jacobian_images": jacobian_images,
+                "readout_images": readout_images,
+                "eval_images": eval_images,
+            },
+            **({"preset": preset} if preset is not None else {}),
+        }
+
+    def check() -> None:
+        _check_dataset(dataset, config)
+        check_fit_arguments(dataset.split("train")["images"], config, train_config, speed)
+
     valid = dataset.split("valid")
 
     def periodic(fitted: FittedInteractionAsymmetry, step: int) -> dict:
@@ -125,43 +121,54 @@ def run_fit(
         scores, _ = jacobian_scores(fitted, np.asarray(valid["images"][:n]), valid["masks"][:n])
         return {f"valid_{k}": v for k, v in scores.items()}
 
-    fitted = fit(
-        dataset.split("train")["images"],
-        config=config,
-        train_config=train_config,
-        speed=speed,
-        evaluate=periodic,
-        checkpoint_path=out / "checkpoint.pt",
+    def fit_in(out: Path) -> FittedInteractionAsymmetry:
+        return fit(
+            dataset.split("train")["images"],
+            config=config,
+            train_config=train_config,
+            speed=speed,
+            evaluate=periodic,
+            checkpoint_path=out / "checkpoint.pt",
+            resume=resume,
+        )
+
+    def evaluate_test(fitted: FittedInteractionAsymmetry) -> Evaluation:
+        return evaluate(
+            fitted,
+            {name: dataset.split(name) for name in dataset.splits},
+            max_images=eval_images,
+            jacobian_images=jacobian_images,
+            readout_images=readout_images,
+            seed=train_config.seed,
+        )
+
+    def extra_metrics(fitted: FittedInteractionAsymmetry) -> dict:
+        return {
+            "s_per_step": fitted.history.wall_s / max(train_config.steps, 1),
+            "n_parameters": sum(p.numel() for p in fitted.vae.parameters()),
+        }
+
+    def write_outputs(out: Path, fitted, result: Evaluation, metrics: dict) -> None:
+        write_npy(out / "slots_test.npy", result.slots)
+        _write_report(out, dataset, fitted, result, metrics)
+
+    pieces = RunPieces(
+        check=check,
+        fit=fit_in,
+        evaluate=evaluate_test,
+        write_outputs=write_outputs,
+        extra_metrics=extra_metrics,
+    )
+    return write_run(
+        out,
+        config=run_config,
+        pieces=pieces,
+        steps=train_config.steps,
+        overwrite=overwrite,
         resume=resume,
+        resume_may_change=RESUME_MAY_CHANGE,
+        announce=announce,
     )
-    splits = {name: dataset.split(name) for name in dataset.splits}
-    result = evaluate(
-        fitted,
-        splits,
-        max_images=eval_images,
-        jacobian_images=jacobian_images,
-        readout_images=readout_images,
-        seed=train_config.seed,
-    )
-    history = fitted.history
-    metrics = {
-        **result.metrics,
-        "steps": train_config.steps,
-        "wall_s": time.perf_counter() - start,
-        "train_wall_s": history.wall_s,
-        "s_per_step": history.wall_s / max(train_config.steps, 1),
-        "final_loss": history.rows[-1]["loss"] if history.rows else float("nan"),
-        "recoveries": len(history.events),
-        "n_parameters": sum(p.numel() for p in fitted.vae.parameters()),
-    }
-    write_json(out / "metrics.json", metrics)
-    write_json(
-        out / "history.json",
-        {"rows": history.rows, "evaluations": history.evaluations, "recoveries": history.events},
-    )
-    write_npy(out / "slots_test.npy", result.slots)
-    _write_report(out, dataset, fitted, result, metrics)
-    return metrics
 
 
 def _write_report(

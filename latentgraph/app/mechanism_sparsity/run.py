@@ -9,13 +9,12 @@ the numpyro backend), ``learned_<graph>.gml`` and
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from pathlib import Path
 
-from latentgraph.app.presets import announce as announce_line
 from latentgraph.app.report import draw_training_curves, markdown_table, write_report
-from latentgraph.app.runs import check_same_run, prepare_run_dir, write_json, write_npy
+from latentgraph.app.run_folder import RunPieces, write_run
+from latentgraph.app.runs import write_npy
 from latentgraph.data import Dataset
 from latentgraph.families.mechanism_sparsity.config import MechanismSparsityConfig
 from latentgraph.families.mechanism_sparsity.evaluate import Evaluation, evaluate
@@ -58,7 +57,9 @@ def run_fit(
     preset: dict | None = None,
     announce: str | None = None,
 ) -> dict:
-    """Fit, evaluate on the test split and write the run folder; returns ``metrics``.
+    """Fit, evaluate on the test split and write the run folder
+    (:func:`~latentgraph.app.run_folder.write_run`); returns ``metrics`` (flat numbers; the
+    device is recorded in ``config.json``).
 
     ``config.json`` is written before training starts. With ``resume=True`` the folder must
     hold a run with the same settings (device, progress bar and checkpoint interval may differ);
@@ -81,8 +82,6 @@ def run_fit(
         checkpoint_name = "checkpoint_numpyro.npz"
     else:
         check, fit_backend, checkpoint_name = check_fit_arguments, fit, "checkpoint.pt"
-    check(dataset, model_config, sparsity, train_config)  # before any file is written
-    out = prepare_run_dir(out, overwrite=overwrite, resume=resume)
     run_config = {
         "family": "mechanism-sparsity",
         "backend": backend,
@@ -92,13 +91,6 @@ def run_fit(
         "model": model_config.to_dict(),
         **({"preset": preset} if preset is not None else {}),
     }
-    if resume:
-        check_same_run(out, run_config, ignore=RESUME_MAY_CHANGE)
-    else:
-        write_json(out / "config.json", run_config)
-    if announce is not None:
-        announce_line(announce)
-    start = time.perf_counter()
 
     def periodic(fitted: FittedMechanismSparsity, step: int) -> dict:
         if "z" not in dataset.split("valid"):
@@ -107,40 +99,40 @@ def run_fit(
         keep = ("mcc", "shd", "n_edges_learned")
         return {k: result.metrics[k] for k in keep if k in result.metrics}
 
-    fitted = fit_backend(
-        dataset,
-        model_config=model_config,
-        sparsity=sparsity,
-        train_config=train_config,
-        evaluate=periodic,
-        checkpoint_path=out / checkpoint_name,
+    def fit_in(out: Path) -> FittedMechanismSparsity:
+        return fit_backend(
+            dataset,
+            model_config=model_config,
+            sparsity=sparsity,
+            train_config=train_config,
+            evaluate=periodic,
+            checkpoint_path=out / checkpoint_name,
+            resume=resume,
+        )
+
+    def write_outputs(out: Path, fitted, result: Evaluation, metrics: dict) -> None:
+        write_npy(out / "z_test.npy", result.z_hat)
+        _write_posterior(out, dataset, fitted, backend, seed=train_config.seed)
+        _write_graphs_and_figures(out, result)
+        _write_report(out, dataset, fitted, result, metrics)
+
+    pieces = RunPieces(
+        check=lambda: check(dataset, model_config, sparsity, train_config),
+        fit=fit_in,
+        evaluate=lambda fitted: evaluate(fitted, dataset, "test"),
+        write_outputs=write_outputs,
+        final_config=lambda fitted: {"bounds": fitted.bounds},
+    )
+    return write_run(
+        out,
+        config=run_config,
+        pieces=pieces,
+        steps=train_config.steps,
+        overwrite=overwrite,
         resume=resume,
+        resume_may_change=RESUME_MAY_CHANGE,
+        announce=announce,
     )
-    result = evaluate(fitted, dataset, "test")
-    metrics = {
-        **result.metrics,
-        "steps": train_config.steps,
-        "wall_s": time.perf_counter() - start,
-        "train_wall_s": fitted.history.wall_s,
-        "device": str(fitted.device),
-        "final_loss": fitted.history.rows[-1]["loss"] if fitted.history.rows else float("nan"),
-        "recoveries": len(fitted.history.events),
-    }
-    write_json(out / "metrics.json", metrics)
-    write_json(out / "config.json", {**run_config, "bounds": fitted.bounds})
-    write_json(
-        out / "history.json",
-        {
-            "rows": fitted.history.rows,
-            "evaluations": fitted.history.evaluations,
-            "recoveries": fitted.history.events,
-        },
-    )
-    write_npy(out / "z_test.npy", result.z_hat)
-    _write_posterior(out, dataset, fitted, backend, seed=train_config.seed)
-    _write_graphs_and_figures(out, result)
-    _write_report(out, dataset, fitted, result, metrics)
-    return metrics
 
 
 def _write_posterior(out: Path, dataset: Dataset, fitted, backend: str, *, seed: int) -> None:
@@ -203,7 +195,7 @@ def _write_report(out: Path, dataset: Dataset, fitted, result: Evaluation, metri
             "Constraint bounds: " + ", ".join(f"{k} <= {v:g}" for k, v in fitted.bounds.items())
         )
     notes.append(
-        f"Device: {metrics['device']}; {metrics['steps']} steps in {metrics['train_wall_s']:.1f} s."
+        f"Device: {fitted.device}; {metrics['steps']} steps in {metrics['train_wall_s']:.1f} s."
     )
     write_report(
         out / "report.md",
