@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Wheels the device image lacks, at the exact versions uv.lock pins, into .whl/ (ignored by git)
-# for the device tool's `carry` (issue 19; the device tool's README, "Notes", nvidia-h200).
+# for the device tool's `carry` (issue 19), in the form that tool documents for its H200 machines.
 #
 # The image has torch, JAX, numpyro, flax, optax, xarray, h5py, networkx, scikit-learn, scipy,
 # matplotlib, tqdm, lazy-loader, opt-einsum and typing-extensions; it lacks pyro-ppl (and its
