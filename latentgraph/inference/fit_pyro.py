@@ -41,6 +41,7 @@ import fnmatch
 import functools
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ from latentgraph.inference.svi_torch import _check_data, _check_groups, train
 __all__ = [
     "EdgeConstrainedELBO",
     "ProgramParameters",
+    "annealed_edge_constraints",
     "PyroFit",
     "fit",
     "fit_objective",
@@ -538,7 +540,9 @@ class PyroFit:
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(seed)
             for _ in range(num_samples):
-                trace = poutine.trace(self._fitted_guide()).get_trace(**batch)
+                with warnings.catch_warnings():  # self.params holds the model's too
+                    warnings.filterwarnings("ignore", message="pyro.module data did not find")
+                    trace = poutine.trace(self._fitted_guide()).get_trace(**batch)
                 for name, site in trace.nodes.items():
                     if site["type"] != "sample" or site["is_observed"]:
                         continue

@@ -19,22 +19,28 @@ import jax.numpy as jnp
 import numpy as np
 from jax import random
 
+from latentgraph import History, TrainConfig
 from latentgraph.data import Dataset
 from latentgraph.families.mechanism_sparsity.config import MechanismSparsityConfig
-from latentgraph.families.mechanism_sparsity.fit_pyro import (
+from latentgraph.families.mechanism_sparsity.numpyro_model import NumPyroMechanismSparsityVAE
+from latentgraph.families.mechanism_sparsity.objective_numpyro import MechanismSparsityObjective
+from latentgraph.families.mechanism_sparsity.settings import (
     SparsitySettings,
     model_config_for,
 )
-from latentgraph.families.mechanism_sparsity.fit_pyro import (
+from latentgraph.families.mechanism_sparsity.settings import (
     check_fit_arguments as shared_fit_checks,
 )
-from latentgraph.families.mechanism_sparsity.numpyro_model import NumPyroMechanismSparsityVAE
-from latentgraph.families.mechanism_sparsity.objective_numpyro import MechanismSparsityObjective
 from latentgraph.graphs import EdgeBeliefs
-from latentgraph.inference.checkpoint_jax import save_pytree
-from latentgraph.inference.devices_jax import device_name, resolve_jax_device
-from latentgraph.inference.settings import History, TrainConfig
-from latentgraph.inference.svi_jax import RunHyper, SVISettings, init_state, train
+from latentgraph.numpyro import (
+    RunHyper,
+    SVISettings,
+    device_name,
+    init_state,
+    resolve_jax_device,
+    save_pytree,
+    train,
+)
 
 
 @partial(jax.jit, static_argnames="vae")

@@ -15,9 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from latentgraph.families.mechanism_sparsity.pyro_model import MechanismSparsityVAE
-from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
-from latentgraph.inference.fit_pyro import EdgeConstrainedELBO
-from latentgraph.inference.lagrangian_torch import EdgeCountConstraint
+from latentgraph.pyro import AnalyticMeanFieldELBO, EdgeConstrainedELBO, EdgeCountConstraint
 
 
 class MechanismSparsityObjective(EdgeConstrainedELBO):

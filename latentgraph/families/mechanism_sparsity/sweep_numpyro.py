@@ -25,6 +25,7 @@ import numpy as np
 from jax import random
 from tqdm.auto import tqdm
 
+from latentgraph import History, TrainConfig
 from latentgraph.data import Dataset
 from latentgraph.families.mechanism_sparsity.config import MechanismSparsityConfig
 from latentgraph.families.mechanism_sparsity.fit_numpyro import (
@@ -32,9 +33,8 @@ from latentgraph.families.mechanism_sparsity.fit_numpyro import (
     _train_arrays,
     untrained,
 )
-from latentgraph.families.mechanism_sparsity.fit_pyro import SparsitySettings, model_config_for
-from latentgraph.inference.settings import History, TrainConfig
-from latentgraph.inference.svi_jax import RunHyper, SVISettings, init_state, run_chunk
+from latentgraph.families.mechanism_sparsity.settings import SparsitySettings, model_config_for
+from latentgraph.numpyro import RunHyper, SVISettings, init_state, run_chunk
 
 STATIC_FIELDS = ("mode", "graph_lr", "dual_restarts")
 """Settings every run of one sweep must share (they shape the compiled program)."""
