@@ -227,7 +227,9 @@ def _tests(payload: dict) -> str:
 
 def _mechanism(payload: dict, ceilings: dict) -> str:
     status, r = _stage(payload, "mechanism")
-    times = r.get("ms_per_step") or r.get("eager_only_ms") or {}
+    times = dict(r.get("ms_per_step") or {})
+    for name, value in (r.get("compiled_first_ms") or {}).items():  # stopped before the rounds
+        times.setdefault(name, value)
     if not times:
         return f"Mechanism sparsity ({status}): no step timed." if status != "not run" else ""
     compile_s = r.get("compile_s", {})

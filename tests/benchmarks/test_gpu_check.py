@@ -160,9 +160,9 @@ def test_a_timed_out_or_failed_stage_is_recorded_and_the_next_runs(tmp_path, mon
 def test_the_fit_keeps_its_reserve_and_takes_what_is_left():
     stages = {s.name: s for s in gpu_check.STAGES}
     later = ["interaction_speed", "fit"]
-    assert gpu_check.plan_cap(stages["mechanism"], dry_run=False, left=540, later=later) == 75
+    assert gpu_check.plan_cap(stages["mechanism"], dry_run=False, left=540, later=later) == 90
     assert gpu_check.plan_cap(stages["mechanism"], dry_run=False, left=200, later=later) == 20
-    assert gpu_check.plan_cap(stages["mechanism"], dry_run=False, left=200, later=[]) == 75
+    assert gpu_check.plan_cap(stages["mechanism"], dry_run=False, left=200, later=[]) == 90
     assert gpu_check.plan_cap(stages["fit"], dry_run=False, left=250, later=[]) == 248
     assert gpu_check.plan_cap(stages["sweep"], dry_run=False, left=100, later=["fit"]) == 0
     # the defaults leave the fit at least its reserve of a 540 s budget
