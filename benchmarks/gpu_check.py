@@ -250,9 +250,20 @@ def _matmul_precision(precision: str):
         torch.set_float32_matmul_precision(before)
 
 
-def stage_env(ctx: Context) -> None:
+def _read(getter):
+    """A flag's value, or the error reading it raised (some torch versions refuse to mix the
+    legacy TF32 flags with the newer ``fp32_precision`` settings)."""
     import warnings
 
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return getter()
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+
+
+def stage_env(ctx: Context) -> None:
     import torch
 
     ctx.put(
@@ -266,25 +277,25 @@ def stage_env(ctx: Context) -> None:
     )
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            flags = {
-                "float32_matmul_precision": torch.get_float32_matmul_precision(),
-                "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-                "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
-                "bf16_supported": torch.cuda.is_bf16_supported(),
-                "bf16_reduced_precision_reduction": (
-                    torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction
-                ),
-            }
         ctx.put(
             gpu={
                 "name": props.name,
                 "memory_gib": props.total_memory / 2**30,
                 "capability": f"{props.major}.{props.minor}",
                 "multiprocessors": props.multi_processor_count,
-            },
-            flags=flags,
+            }
+        )
+        matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+        ctx.put(
+            flags={
+                "float32_matmul_precision": _read(torch.get_float32_matmul_precision),
+                "cuda_matmul_allow_tf32": _read(lambda: matmul.allow_tf32),
+                "cudnn_allow_tf32": _read(lambda: cudnn.allow_tf32),
+                "bf16_supported": _read(torch.cuda.is_bf16_supported),
+                "bf16_reduced_precision_reduction": _read(
+                    lambda: matmul.allow_bf16_reduced_precision_reduction
+                ),
+            }
         )
     else:
         ctx.put(gpu=None, flags={"float32_matmul_precision": torch.get_float32_matmul_precision()})
@@ -417,8 +428,8 @@ def stage_mechanism(ctx: Context) -> None:
     import benchmarks.speed_mechanism_numpyro as mnp
     import benchmarks.speed_mechanism_sparsity as ms
     from latentgraph.data import make_mechanism_dataset
+    from latentgraph.families.mechanism_sparsity import model_config_for
     from latentgraph.families.mechanism_sparsity.config import NetworkSizes
-    from latentgraph.families.mechanism_sparsity.fit_pyro import model_config_for
     from latentgraph.inference.elbo_pyro import AnalyticMeanFieldELBO
 
     pyro.enable_validation(False)
@@ -736,9 +747,24 @@ def _preload(log) -> tuple[bool, float]:
         except Exception as error:  # the stage that needs it reports the failure
             log.write(f"preload: {name} failed: {type(error).__name__}: {error}\n")
     threads = len(os.listdir("/proc/self/task")) if Path("/proc/self/task").is_dir() else 1
+    devices = _devices_started()
     seconds = time.perf_counter() - start
-    log.write(f"preload: {seconds:.1f} s, {threads} thread(s)\n")
-    return threads == 1, seconds
+    log.write(f"preload: {seconds:.1f} s, {threads} thread(s), devices started: {devices}\n")
+    return threads == 1 and not devices, seconds
+
+
+def _devices_started() -> list[str]:
+    """Runtimes that already hold a device in this process (a forked child cannot use them)."""
+    started = []
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        started.append("torch.cuda")
+    with contextlib.suppress(Exception):  # a private table; absent in other JAX versions
+        from jax._src import xla_bridge
+
+        if xla_bridge._backends:
+            started.append("jax")
+    return started
 
 
 def _run_child(name: str, cap: float, args, log, partial: Path, *, fork: bool) -> dict:

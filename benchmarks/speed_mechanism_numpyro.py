@@ -30,8 +30,8 @@ import torch
 from jax import random
 
 from latentgraph.data import make_mechanism_dataset
+from latentgraph.families.mechanism_sparsity import model_config_for
 from latentgraph.families.mechanism_sparsity.config import NetworkSizes, demo_sizes
-from latentgraph.families.mechanism_sparsity.fit_pyro import model_config_for
 from latentgraph.families.mechanism_sparsity.numpyro_model import NumPyroMechanismSparsityVAE
 from latentgraph.families.mechanism_sparsity.objective_numpyro import (
     MechanismSparsityObjective as NumPyroObjective,
