@@ -53,13 +53,16 @@ SIZING = ("image_size", "sizes", *QUAD_SIZES, "steps", "batch_size")
 """Options that size a run: typing one keeps ``--preset auto`` at ``paper`` (the old defaults)."""
 
 STEP_SECONDS = {
-    # (network sizes, image size, device type): (s/step at batch 64, fixed s per 1000 n_eval)
-    ("cpu", 32, "cpu"): (0.031, 30.0),
+    # (network sizes, image size, device type):
+    #   (s/step at batch 64, final evaluation s per 1000 n_eval, the 20 periodic evaluations s)
+    ("cpu", 32, "cpu"): (0.027, 30.0, 60.0),
 }
-"""Measured on this project's 2-core x86_64 CPU, one torch thread: the 15k-step cm and base
-pooled runs of BENCHMARKS.md's BatchNorm section (466-468 s of training with the other core
-busy; 15-30 s of evaluation at 1,000 images per context). The official network has no
-measurement yet."""
+"""Measured on this project's 2-core x86_64 CPU, one torch thread, from two run lengths: the
+15k-step cm and base pooled runs of BENCHMARKS.md's BatchNorm section (466-468 s of training
+with the other core busy, 15-30 s of final evaluation at 1,000 images per context) and a
+400-step ``--preset cpu`` run (206 s of training at a CPU load of about 3 on 2 cores, so about
+60 s of it the 20 periodic validation evaluations, whatever the length). The official network
+has no measurement yet."""
 
 
 def estimate(args: argparse.Namespace, device: str) -> Estimate:
@@ -72,9 +75,9 @@ def estimate(args: argparse.Namespace, device: str) -> Estimate:
             None,
             f"no step time measured for the {args.sizes} network at {image_size}px on {key[2]}",
         )
-    per_step, fixed = STEP_SECONDS[key]
+    per_step, final, periodic = STEP_SECONDS[key]
     step = per_step * args.batch_size / 64
     return Estimate(
-        args.steps * step + fixed * args.n_eval / 1000,
+        args.steps * step + final * args.n_eval / 1000 + periodic,
         f"{step:.3g} s/step from BENCHMARKS.md's 2-core CPU runs",
     )

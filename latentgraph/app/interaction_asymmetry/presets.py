@@ -43,11 +43,14 @@ SIZING = ("image_size", "n_images", "sizes", "steps", "batch_size", "pixels_per_
 
 STEP_SECONDS = {
     # (network sizes, image size, device type): (s/step at batch 32 and 256 pixels, fixed s)
-    ("cpu", 32, "cpu"): (0.21, 25.0),
+    ("cpu", 32, "cpu"): (0.21, 50.0),
 }
-"""Measured on this project's 2-core x86_64 CPU, one torch thread: the 16k-step hold runs of
-``BENCHMARKS.md`` (0.176-0.245 s/step, 25 s of evaluation with 200 Jacobian images). The
-official network at 64x64 has no CPU or GPU measurement yet."""
+"""Measured on this project's 2-core x86_64 CPU, one torch thread, from two run lengths: the
+16k-step hold runs of ``BENCHMARKS.md`` (0.176-0.245 s/step, 25 s of final evaluation with 200
+Jacobian images) and a 150-step ``--preset cpu`` run (167 s of training at a CPU load of about
+3 on 2 cores, so about 25 s of it the 10 periodic validation evaluations, whatever the
+length). Fixed: final plus periodic evaluation. The official network at 64x64 has no CPU or
+GPU measurement yet."""
 
 
 def pixel_factor(pixels: int) -> float:
