@@ -96,7 +96,7 @@ STAGE_NAMES = tuple(s.name for s in STAGES)
 FIT_MIN_S = 180.0
 """The fit stage's reserve: earlier stages are cut short rather than eat into it."""
 
-DRY_RUN_TESTS = ("tests/test_interaction_penalty.py",)
+DRY_RUN_TESTS = ("tests/pyro/test_interaction_penalty.py",)
 """The dry run's test subset (two device tests, seconds on a CPU)."""
 
 

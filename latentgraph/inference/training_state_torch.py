@@ -8,7 +8,7 @@ logged history and the scalars accumulated since the last log row. :class:`Train
 captures all of that into a plain dict of tensors, numbers, strings and lists, which is both the
 in-memory "last good state" used to recover from a NaN and the on-disk checkpoint, and restores
 it. Restoring then stepping gives bit-identical results to never having stopped (same device,
-same thread count), which ``tests/test_resume.py`` checks by killing real training processes.
+same thread count), which ``tests/pyro/test_resume.py`` checks by killing real training processes.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CODE_DIRS = ("latentgraph", "tests", "benchmarks", "examples")
 THIS_FILE = Path(__file__).resolve()
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 matplotlib.use("Agg")
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 OWN_MODEL = {
     "your_own_model_pyro": "latentgraph.pyro",
