@@ -8,17 +8,20 @@ NumPyro modules of this family never import torch.
 
 from importlib import import_module
 
+# Backend-neutral names are imported now (a lazy name equal to a submodule's, like
+# ``evaluate``, would be shadowed by the submodule once it is imported); the Pyro ones on first use.
+from latentgraph.families.mechanism_sparsity.config import (
+    MechanismSparsityConfig,
+    NetworkSizes,
+    demo_sizes,
+)
+from latentgraph.families.mechanism_sparsity.evaluate import Evaluation, evaluate
+from latentgraph.families.mechanism_sparsity.settings import SparsitySettings, model_config_for
+
 _MODULES = {
-    "Evaluation": "latentgraph.families.mechanism_sparsity.evaluate",
     "FittedMechanismSparsity": "latentgraph.families.mechanism_sparsity.fit_pyro",
-    "MechanismSparsityConfig": "latentgraph.families.mechanism_sparsity.config",
     "MechanismSparsityVAE": "latentgraph.families.mechanism_sparsity.pyro_model",
-    "NetworkSizes": "latentgraph.families.mechanism_sparsity.config",
-    "SparsitySettings": "latentgraph.families.mechanism_sparsity.settings",
-    "demo_sizes": "latentgraph.families.mechanism_sparsity.config",
-    "evaluate": "latentgraph.families.mechanism_sparsity.evaluate",
     "fit": "latentgraph.families.mechanism_sparsity.fit_pyro",
-    "model_config_for": "latentgraph.families.mechanism_sparsity.settings",
 }
 
 
@@ -32,4 +35,15 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_MODULES))
 
 
-__all__ = sorted(_MODULES)
+__all__ = [
+    "Evaluation",
+    "FittedMechanismSparsity",
+    "MechanismSparsityConfig",
+    "MechanismSparsityVAE",
+    "NetworkSizes",
+    "SparsitySettings",
+    "demo_sizes",
+    "evaluate",
+    "fit",
+    "model_config_for",
+]
