@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
 
-__all__ = ["linear_gaussian_scm_pyro", "topological_order"]
+from latentgraph.models.interventions.scm_inputs import check_linear_scm
+
+__all__ = ["linear_gaussian_scm_pyro"]
 
 
 def linear_gaussian_scm_pyro(
@@ -49,33 +50,14 @@ def linear_gaussian_scm_pyro(
         >>> {name: tuple(value.shape) for name, value in model(4).items()}
         {'x0': (4,), 'x1': (4,)}
     """
-    weights_np = _real(weights, "weights")
-    if weights_np.ndim != 2 or weights_np.shape[0] != weights_np.shape[1] or not weights_np.size:
-        raise ValueError(f"`weights` must be a square (d, d) matrix, got shape {weights_np.shape}")
-    d = weights_np.shape[0]
-    scales_np = _real(noise_scales, "noise_scales")
-    if scales_np.shape != (d,) or np.any(scales_np <= 0):
-        raise ValueError(f"`noise_scales` must be ({d},) and positive, got {scales_np.tolist()}")
-    intercepts_np = np.zeros(d) if intercepts is None else _real(intercepts, "intercepts")
-    if intercepts_np.shape != (d,):
-        raise ValueError(f"`intercepts` must have shape ({d},), got {intercepts_np.shape}")
-    if names is None:
-        names = [f"x{i}" for i in range(d)]
-    names = list(names)
-    if len(names) != d or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f"`names` must be {d} non-empty strings, got {names!r}")
-    if len(set(names)) != d:
-        raise ValueError(f"`names` must be distinct, got {names!r}")
-    if not isinstance(plate_name, str) or not plate_name or plate_name in names:
-        raise ValueError(
-            f"`plate_name` must be a non-empty str other than a site name, got {plate_name!r}"
-        )
-    order = topological_order(weights_np)
+    weights_np, scales_np, intercepts_np, names, order, parents = check_linear_scm(
+        weights, noise_scales, intercepts, names, plate_name
+    )
+    d = len(names)
     dtype = torch.get_default_dtype() if dtype is None else dtype
     W = torch.as_tensor(weights_np, dtype=dtype, device=device)
     omega = torch.as_tensor(scales_np, dtype=dtype, device=device)
     b = torch.as_tensor(intercepts_np, dtype=dtype, device=device)
-    parents = [np.flatnonzero(weights_np[i]).tolist() for i in range(d)]
 
     def model(n_samples: int) -> dict[str, torch.Tensor]:
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
@@ -90,28 +72,3 @@ def linear_gaussian_scm_pyro(
         return {names[i]: values[i] for i in range(d)}
 
     return model
-
-
-def topological_order(weights: np.ndarray) -> list[int]:
-    """Nodes ordered parents-first (Kahn's algorithm); ValueError if ``weights`` has a cycle."""
-    adjacency = np.asarray(weights) != 0
-    d = adjacency.shape[0]
-    remaining = set(range(d))
-    order: list[int] = []
-    while remaining:
-        roots = sorted(i for i in remaining if not any(adjacency[i, j] for j in remaining))
-        if not roots:
-            raise ValueError(f"`weights` must be a DAG; nodes {sorted(remaining)} form a cycle")
-        order.extend(roots)
-        remaining.difference_update(roots)
-    return order
-
-
-def _real(value: object, name: str) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"`{name}` must be an array of real numbers, got {type(value)}") from err
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"`{name}` must be finite")
-    return array
