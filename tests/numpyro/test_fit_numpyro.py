@@ -20,12 +20,19 @@ from numpyro.contrib.module import flax_module
 from numpyro.distributions import constraints
 from numpyro.infer import TraceMeanField_ELBO
 
-from latentgraph.graphs import EdgeBeliefs
-from latentgraph.inference.edge_elbo_numpyro import EdgeConstrainedELBO
-from latentgraph.inference.fit_numpyro import NumPyroFit, _learning_rates, fit
-from latentgraph.inference.svi_jax import SVISettings, make_optimizer
-from latentgraph.metrics.correlation import mean_correlation
-from latentgraph.models.edge_mask_numpyro import edge_mask, relaxed_edge_posterior
+from latentgraph import EdgeBeliefs, mean_correlation
+from latentgraph.inference.fit_numpyro import _learning_rates  # the one private piece under test
+
+# a user program: everything else from the public namespace (written only with lgn.* names)
+from latentgraph.numpyro import (
+    EdgeConstrainedELBO,
+    NumPyroFit,
+    SVISettings,
+    edge_mask,
+    fit,
+    make_optimizer,
+    relaxed_edge_posterior,
+)
 
 N_LATENTS, N_ACTIONS, N_OBS = 3, 4, 6
 TRUE_GRAPH = np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]], dtype=np.float32)

@@ -11,9 +11,14 @@ import torch
 from pyro.distributions import constraints
 from pyro.nn import PyroModule
 
-from latentgraph.inference.checkpoint_torch import load_checkpoint
-from latentgraph.inference.fit_pyro import fit, inspect_programs
-from latentgraph.models.edge_mask_pyro import edge_mask, relaxed_edge_posterior
+# a user program: everything from the public namespace (issue: written only with lgp.* names)
+from latentgraph.pyro import (
+    edge_mask,
+    fit,
+    inspect_programs,
+    load_checkpoint,
+    relaxed_edge_posterior,
+)
 
 COEF = np.array([[1.5, -1.2, 0.8, 1.0], [0.9, 1.1, -1.4, 0.7], [-0.8, 1.3, 1.2, -1.6]])
 MIXING = np.linalg.qr(np.random.default_rng(5).normal(size=(6, 3)))[0] * 2.0
