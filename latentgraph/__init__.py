@@ -130,6 +130,9 @@ _NAMES = {
     "slot_r2": "latentgraph.metrics",
     "structural_hamming_distance": "latentgraph.metrics",
     "udr": "latentgraph.metrics",
+    # latentgraph.errors
+    "RunFolderError": "latentgraph.errors",
+    "UserInputError": "latentgraph.errors",
     # latentgraph.inference.settings
     "History": "latentgraph.inference.settings",
     "NonFiniteLossError": "latentgraph.inference.settings",
