@@ -1,9 +1,20 @@
 """The ``latentgraph`` command line (ARCHITECTURE.md, contract 1).
 
 ``latentgraph demo [--out DIR]``, ``latentgraph fit <family> ... --out DIR``,
-``latentgraph sweep <family> ... --out DIR`` and ``latentgraph datasets``. Errors in user input print one line on stderr and exit with code 2;
-a run whose loss becomes NaN stops with one line and exit code 1; set ``LATENTGRAPH_DEBUG=1``
-to see the traceback instead.
+``latentgraph sweep <family> ... --out DIR`` and ``latentgraph datasets``.
+
+Exit codes (:func:`main`; the error types are :mod:`latentgraph.errors`):
+
+- 0: done.
+- 2: bad input: a :class:`~latentgraph.errors.UserInputError` (an option, a file, a run folder;
+  one line on stderr, ``--out`` left as it was) or an argparse error (its usage lines).
+- 1: the run could not finish: training diverged (``NonFiniteLossError``, one line), or an
+  ``OSError`` (no space, read-only file system, permission while writing; one line
+  ``latentgraph: cannot write: ...``).
+- 1: a bug: any other exception prints its traceback and a line asking to report it.
+- 130: interrupted (Ctrl-C).
+
+Set ``LATENTGRAPH_DEBUG=1`` to see the traceback of every error instead.
 """
 
 from __future__ import annotations
@@ -11,10 +22,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 
 from latentgraph import __version__
+from latentgraph.errors import UserInputError
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
+EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
+BUG_LINE = (
+    "latentgraph: this is a bug, please report it on the latentgraph issue tracker with the "
+    "command line and the traceback above"
+)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -37,6 +57,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--steps", type=int, default=None, help="override the demo's steps per fit")
     demo.add_argument("--device", default="cpu", help="cpu (default), auto, cuda")
+    demo.add_argument("--seed", type=int, default=0, help="training seed of both fits")
     demo.add_argument("--no-progress", action="store_true")
     fit = commands.add_parser("fit", help="fit one model family and write a run folder")
     fit_families = fit.add_subparsers(dest="family", required=True, metavar="FAMILY")
@@ -63,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
             steps=args.steps,
             device=args.device,
             progress=not args.no_progress,
+            seed=args.seed,
         )
     elif args.command == "fit":
         from latentgraph.app.registry import families
@@ -90,23 +112,38 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
+def _say(text: str) -> None:
+    print(f"latentgraph: {text}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` and return its exit code (module docstring)."""
     parser = _build_parser()
     args = parser.parse_args(argv)
     if os.environ.get("LATENTGRAPH_DEBUG"):
         return _run(args)
     try:
         return _run(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
-        message = " ".join(str(err).split())
-        print(f"latentgraph: error: {message}", file=sys.stderr)
+    except UserInputError as err:
+        _say(f"error: {_one_line(err)}")
         return EXIT_USAGE
     except FloatingPointError as err:  # training diverged (NonFiniteLossError)
-        print(f"latentgraph: training failed: {' '.join(str(err).split())}", file=sys.stderr)
-        return 1
+        _say(f"training failed: {_one_line(err)}")
+        return EXIT_FAILURE
     except KeyboardInterrupt:
-        print("latentgraph: interrupted", file=sys.stderr)
-        return 130
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except OSError as err:  # input paths were checked (UserInputError); this is the output side
+        _say(f"cannot write: {_one_line(err)}")
+        return EXIT_FAILURE
+    except Exception:  # noqa: BLE001 - anything else is a bug, not the user's input
+        traceback.print_exc()
+        print(BUG_LINE, file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":
