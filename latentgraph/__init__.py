@@ -124,6 +124,7 @@ _NAMES = {
     "random_projections": "latentgraph.metrics",
     "reconstruction_metrics": "latentgraph.metrics",
     "select_by_udr": "latentgraph.metrics",
+    "select_setting": "latentgraph.metrics",
     "sliced_wasserstein": "latentgraph.metrics",
     "sliced_wasserstein_by_context": "latentgraph.metrics",
     "slot_jacobian_norms": "latentgraph.metrics",

@@ -65,7 +65,13 @@ from latentgraph.metrics.regression import (
     consistency_r_rows,
     linear_r,
 )
-from latentgraph.metrics.selection import pairwise_mcc, select_by_udr, udr
+from latentgraph.metrics.selection import (
+    Selection,
+    pairwise_mcc,
+    select_by_udr,
+    select_setting,
+    udr,
+)
 from latentgraph.metrics.sliced_wasserstein import (
     ContextSWD,
     context_swd,
@@ -96,6 +102,7 @@ __all__ = [
     "GraphKind",
     "InteractionCheck",
     "MCCResult",
+    "Selection",
     "SlotR2Result",
     "SlotReadout",
     "base_point_invariance_check",
@@ -123,6 +130,7 @@ __all__ = [
     "permute_learned_graph",
     "reconstruction_metrics",
     "select_by_udr",
+    "select_setting",
     "slot_jacobian_norms",
     "slot_r2",
     "structural_hamming_distance",
