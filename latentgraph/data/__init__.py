@@ -4,6 +4,7 @@ Nothing here imports torch or JAX (STYLE.md, point 3).
 """
 
 from latentgraph.data._checks import check_int, check_real_array, check_seed, describe
+from latentgraph.data._files import check_regular_file, inspect_npz
 from latentgraph.data.arrays import ArrayDataset, ArrayDatasetWriter
 from latentgraph.data.dataset import Dataset
 from latentgraph.data.digits import (
@@ -57,6 +58,7 @@ from latentgraph.data.user import load_npz
 __all__ = [
     "check_int",
     "check_real_array",
+    "check_regular_file",
     "check_seed",
     "describe",
     "DIGIT_CONCEPTS",
@@ -86,6 +88,7 @@ __all__ = [
     "SPRITE_SHAPE_IDS",
     "context_index",
     "frequencies_and_phases",
+    "inspect_npz",
     "k2_variance",
     "linear_action_mean",
     "linear_scm_moments",

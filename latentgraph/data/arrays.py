@@ -35,12 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from latentgraph.data._checks import check_binary_matrix, check_path, check_text, describe
+from latentgraph.data._files import check_regular_file, inspect_npy
+from latentgraph.errors import UserInputError
 
 __all__ = ["ArrayDataset", "ArrayDatasetWriter"]
 
 MANIFEST = "manifest.json"
 FORMAT = "latentgraph.ArrayDataset"
 FORMAT_VERSION = 1
+_MANIFEST_MAX_BYTES = 1 << 26  # 64 MiB: shapes, dtypes and metadata, never data
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 
@@ -300,14 +303,23 @@ class ArrayDataset:
         """Read a folder written by :meth:`save` or :class:`ArrayDatasetWriter` (no pickle).
 
         With ``mmap=True`` (default) split arrays are read-only memory maps of the files.
+        The manifest and every array file must be regular files (symlinks followed; a FIFO or
+        a device raises :class:`latentgraph.errors.UserInputError`) and no array header may
+        declare more bytes than its file holds (:mod:`latentgraph.data._files`).
         """
         path = check_path(path)
         if not isinstance(mmap, bool):
             raise TypeError(f"`mmap` must be a bool, got {describe(mmap)}")
         manifest_path = path / MANIFEST
-        if not manifest_path.is_file():
+        if not os.path.lexists(manifest_path):
             raise FileNotFoundError(
                 f"`path` {str(path)!r} is not an ArrayDataset folder (no {MANIFEST})"
+            )
+        check_regular_file(manifest_path, "path")
+        if manifest_path.stat().st_size > _MANIFEST_MAX_BYTES:
+            raise UserInputError(
+                f"`path` {str(path)!r}: {MANIFEST} has {manifest_path.stat().st_size:,} bytes, "
+                f"more than a manifest can hold ({_MANIFEST_MAX_BYTES:,})"
             )
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -343,8 +355,11 @@ class ArrayDataset:
 
 
 def _load_npy(file: Path, mode: str | None) -> np.ndarray:
-    if not file.is_file():
+    """One array file of the folder, after its header is checked (:func:`inspect_npy`: a
+    regular file whose header declares no more bytes than it holds)."""
+    if not os.path.lexists(file):
         raise FileNotFoundError(f"data set file {str(file)!r} is missing")
+    inspect_npy(file, "data set file")
     try:
         array = np.load(file, mmap_mode=mode, allow_pickle=False)
     except ValueError as err:  # object arrays need pickle: refused

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,13 @@ from latentgraph.data._checks import (
     check_text,
     describe,
 )
+from latentgraph.data._files import (
+    NpyMember,
+    check_fits_in_memory,
+    count_non_finite,
+    inspect_npz,
+)
+from latentgraph.errors import UserInputError
 
 __all__ = ["Dataset"]
 
@@ -54,8 +60,6 @@ GRAPH_NAMES: tuple[str, ...] = ("action_graph", "latent_graph")
 FORMAT_VERSION = 1
 _GRAPH_PREFIX = "graph"
 _ARRAY_KINDS = "biufc"  # bool, integer, float, complex: savable without pickle
-_ZIP_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
-_ZIP_LOCAL_MAGIC = 0x04034B50
 
 
 def _layout(arrays: dict[str, np.ndarray]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -357,53 +361,68 @@ class Dataset:
         """Load a file written by :meth:`save` (never unpickles).
 
         With ``mmap=True`` the split arrays are read-only ``np.memmap`` views of the file.
+
+        Before any array is read, the file is checked like a user ``.npz``
+        (:func:`latentgraph.data._files.inspect_npz`: a regular file, every member's header
+        declaring no more bytes than it holds; without ``mmap``, the arrays must fit in the
+        available memory). After loading, ``x``, ``actions`` and ``z`` of every split must be
+        finite, as :func:`latentgraph.data.load_npz` requires of a plain file; memory-mapped
+        arrays are scanned from the file in 16 MiB reads, so the check holds no more than one
+        chunk in memory. Problems with the file raise
+        :class:`latentgraph.errors.UserInputError` naming the path.
         """
         path = check_path(path)
         if not isinstance(mmap, bool):
             raise TypeError(f"`mmap` must be a bool, got {describe(mmap)}")
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise FileNotFoundError(f"`path` {str(path)!r} does not exist or is not a file")
+        members = inspect_npz(path, "path")
         required = ("format_version", "name", "info")
+        if set(required) - set(members):
+            raise UserInputError(
+                f"`path` {str(path)!r} is not a latentgraph data set: expected keys "
+                f"{list(required)}, got {sorted(members)}"
+            )
+        big_keys = [key for key in members if key not in required]
+        if not mmap:
+            needed = sum(members[key].nbytes for key in big_keys)
+            check_fits_in_memory(needed, "path", f"loading {str(path)!r} without mmap")
         try:
             archive = np.load(path, allow_pickle=False)
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
-            raise ValueError(f"`path` {str(path)!r} is not a readable .npz file: {err}") from err
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError(f"`path` {str(path)!r} must be an .npz archive, got a single array")
-        try:
             with archive:
-                keys = list(archive.files)
-                if set(required) - set(keys):
-                    raise ValueError(
-                        f"`path` {str(path)!r} is not a latentgraph data set: expected keys "
-                        f"{list(required)}, got {sorted(keys)}"
-                    )
                 small = {key: archive[key] for key in required}
-                big_keys = [key for key in keys if key not in required]
-                big = _memmap_members(path, big_keys) if mmap else {k: archive[k] for k in big_keys}
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
-            raise ValueError(f"`path` {str(path)!r} is not a readable .npz file: {err}") from err
+                big = (
+                    _memmap_members(path, members, big_keys)
+                    if mmap
+                    else {k: archive[k] for k in big_keys}
+                )
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+            raise UserInputError(
+                f"`path` {str(path)!r} is not a readable .npz file: {err}"
+            ) from err
         try:
             version = int(small["format_version"])
         except (TypeError, ValueError) as err:
-            raise ValueError(
+            raise UserInputError(
                 f"`path` {str(path)!r} has an unreadable format_version: {err}"
             ) from err
         if version != FORMAT_VERSION:
-            raise ValueError(
+            raise UserInputError(
                 f"`path` {str(path)!r} has format_version {version}, expected {FORMAT_VERSION}"
             )
         try:
             info = json.loads(str(small["info"]))
         except json.JSONDecodeError as err:
-            raise ValueError(f"`path` {str(path)!r}: key 'info' is not valid JSON: {err}") from err
+            raise UserInputError(
+                f"`path` {str(path)!r}: key 'info' is not valid JSON: {err}"
+            ) from err
 
         splits: dict[str, dict[str, np.ndarray]] = {}
         graphs: dict[str, np.ndarray] = {}
         for key, array in big.items():
             prefix, _, leaf = key.partition("/")
             if not prefix or not leaf or "/" in leaf:
-                raise ValueError(
+                raise UserInputError(
                     f"`path` {str(path)!r} has unexpected key {key!r}; expected "
                     f"'<split>/<array>' or '{_GRAPH_PREFIX}/<graph>'"
                 )
@@ -411,46 +430,54 @@ class Dataset:
                 graphs[leaf] = np.asarray(array)
             else:
                 splits.setdefault(prefix, {})[leaf] = array
-        return cls(name=str(small["name"]), splits=splits, graphs=graphs, info=info)
+        try:
+            dataset = cls(name=str(small["name"]), splits=splits, graphs=graphs, info=info)
+        except (TypeError, ValueError) as err:  # the constructor's checks, on the file's arrays
+            raise UserInputError(f"`path` {str(path)!r} holds an invalid data set: {err}") from err
+        _check_finite(path, dataset, members if mmap else None)
+        return dataset
 
 
-def _memmap_members(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
-    """Memory-map the ``.npy`` members of an uncompressed ``.npz`` (np.load ignores mmap_mode
-    for archives). Each member is stored verbatim, so its data sit at a fixed file offset."""
-    wanted = {f"{key}.npy": key for key in keys}
-    out: dict[str, np.ndarray] = {}
-    with zipfile.ZipFile(path) as archive, open(path, "rb") as file:
-        for member in archive.infolist():
-            key = wanted.get(member.filename)
-            if key is None:
+def _check_finite(path: Path, dataset: Dataset, members: dict[str, NpyMember] | None) -> None:
+    """``x``, ``actions`` and ``z`` of every split hold no NaN/inf. With ``members`` (memory-
+    mapped arrays) each is scanned from the file in chunks (:func:`count_non_finite`)."""
+    for split_name, arrays in dataset.splits.items():
+        for key in SPLIT_ARRAYS:
+            if key not in arrays:
                 continue
-            if member.compress_type != zipfile.ZIP_STORED:
-                raise ValueError(f"member {key!r} is compressed; load with mmap=False")
-            file.seek(member.header_offset)
-            header = _ZIP_LOCAL_HEADER.unpack(file.read(_ZIP_LOCAL_HEADER.size))
-            if header[0] != _ZIP_LOCAL_MAGIC:
-                raise ValueError(f"member {key!r} has a corrupt zip header")
-            name_length, extra_length = header[9], header[10]
-            file.seek(member.header_offset + _ZIP_LOCAL_HEADER.size + name_length + extra_length)
-            major, _ = np.lib.format.read_magic(file)
-            if major == 1:
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(file)
+            if members is None:
+                bad = count_non_finite(arrays[key])
             else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(file)
-            if dtype.hasobject:
-                raise ValueError(f"member {key!r} holds Python objects; refusing to load")
-            if int(np.prod(shape)) == 0:
-                out[key] = np.empty(shape, dtype=dtype)
-                continue
-            out[key] = np.memmap(
-                path,
-                dtype=dtype,
-                mode="r",
-                offset=file.tell(),
-                shape=shape,
-                order="F" if fortran else "C",
+                bad = count_non_finite(file=path, member=members[f"{split_name}/{key}"])
+            if bad:
+                raise UserInputError(
+                    f"`path` {str(path)!r}: array '{split_name}/{key}' must be finite, got {bad} "
+                    "NaN/inf entries"
+                )
+
+
+def _memmap_members(
+    path: Path, members: dict[str, NpyMember], keys: list[str]
+) -> dict[str, np.ndarray]:
+    """Memory-map the ``.npy`` members of an uncompressed ``.npz`` (np.load ignores mmap_mode
+    for archives). Each member is stored verbatim, so its data sit at a fixed file offset
+    (``NpyMember.data_offset``, read from the headers by :func:`inspect_npz`)."""
+    out: dict[str, np.ndarray] = {}
+    for key in keys:
+        member = members[key]
+        if member.data_offset is None:
+            raise UserInputError(
+                f"member {key!r} of {str(path)!r} is compressed; load with mmap=False"
             )
-    missing = sorted(set(keys) - set(out))
-    if missing:
-        raise ValueError(f"members {missing} could not be located in the archive")
+        if member.nbytes == 0:
+            out[key] = np.empty(member.shape, dtype=member.dtype)
+            continue
+        out[key] = np.memmap(
+            path,
+            dtype=member.dtype,
+            mode="r",
+            offset=member.data_offset,
+            shape=member.shape,
+            order="F" if member.fortran_order else "C",
+        )
     return out

@@ -11,6 +11,7 @@ Expected keys (all numeric; nothing is ever unpickled):
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 
@@ -25,7 +26,9 @@ from latentgraph.data._checks import (
     describe,
     split_sizes,
 )
+from latentgraph.data._files import check_fits_in_memory, inspect_npz
 from latentgraph.data.dataset import Dataset
+from latentgraph.errors import UserInputError
 
 __all__ = ["load_npz"]
 
@@ -48,8 +51,11 @@ def load_npz(
     steps); a constant train dimension keeps std 1 and is listed in
     ``info["standardisation"]["constant_dims"]``.
 
-    Every problem with the file raises a ValueError naming the key and saying what was
-    expected and what was found.
+    Every problem with the file raises :class:`latentgraph.errors.UserInputError` (a
+    ValueError) naming the key and saying what was expected and what was found; before
+    anything is read the path must be a regular file and every member's header must declare
+    no more data than the member holds and than memory can take
+    (:func:`latentgraph.data._files.inspect_npz`).
 
     Example:
         >>> import numpy as np, tempfile, os
@@ -81,10 +87,13 @@ def load_npz(
         if z.ndim == 2:
             z = z[:, None, :]
         elif z.shape[1] != n_steps:
-            raise ValueError(f"`z` must have T={n_steps} steps like `x`, got shape {z.shape}")
+            raise UserInputError(f"`z` must have T={n_steps} steps like `x`, got shape {z.shape}")
         arrays["z"] = z
     graphs = _check_graphs(raw, arrays)
-    sizes = split_sizes(n, fractions, name="len(x)")
+    try:
+        sizes = split_sizes(n, fractions, name="len(x)")
+    except ValueError as err:  # too few rows in the file for three splits
+        raise UserInputError(f"`path` {str(path)!r}: {err}") from None
 
     order = np.random.default_rng(seed).permutation(n)
     bounds = np.cumsum([0] + [sizes[split] for split in SPLIT_NAMES])
@@ -124,34 +133,38 @@ def load_npz(
 
 
 def _read_npz(path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise ValueError(f"`path` must be an existing .npz file, got {str(path)!r} (not found)")
+    """The arrays of a user ``.npz``, after the file and every member's header are checked
+    (regular file, honest headers, enough memory for the arrays and their float32 copies)."""
+    members = inspect_npz(path, "path")
+    keys = list(members)
+    unknown = sorted(set(keys) - set(DATA_KEYS) - set(GRAPH_KEYS))
+    if unknown:
+        raise UserInputError(
+            f"`path` {str(path)!r} has unexpected keys {unknown}; "
+            f"expected 'x' and optionally {[*DATA_KEYS[1:], *GRAPH_KEYS]}"
+        )
+    if "x" not in keys:
+        raise UserInputError(f"`path` {str(path)!r} must contain key 'x'; found keys {keys}")
+    declared = sum(member.nbytes for member in members.values())
+    float32_copies = sum(4 * math.prod(m.shape) for k, m in members.items() if k in DATA_KEYS)
+    check_fits_in_memory(declared + float32_copies, "path", f"loading {str(path)!r}")
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
-        raise ValueError(
+        raise UserInputError(
             f"`path` must be a valid .npz archive, got {str(path)!r} which cannot be read ({err})"
         ) from err
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(
+        raise UserInputError(
             f"`path` must be an .npz archive of named arrays, got a single array in {str(path)!r}"
         )
     with archive:
-        keys = list(archive.files)
-        unknown = sorted(set(keys) - set(DATA_KEYS) - set(GRAPH_KEYS))
-        if unknown:
-            raise ValueError(
-                f"`path` {str(path)!r} has unexpected keys {unknown}; "
-                f"expected 'x' and optionally {[*DATA_KEYS[1:], *GRAPH_KEYS]}"
-            )
-        if "x" not in keys:
-            raise ValueError(f"`path` {str(path)!r} must contain key 'x'; found keys {keys}")
         raw = {}
         for key in keys:
             try:
                 raw[key] = archive[key]
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-                raise ValueError(
+                raise UserInputError(
                     f"`{key}` in {str(path)!r} must be a numeric array, but it cannot be read "
                     f"without pickle ({err})"
                 ) from err
@@ -162,19 +175,23 @@ def _as_float32(
     array: np.ndarray, key: str, layouts: tuple[str, ...], ndims: tuple[int, ...]
 ) -> np.ndarray:
     if array.dtype.kind not in "iuf":
-        raise ValueError(f"`{key}` must hold real numbers (int or float), got dtype {array.dtype}")
+        raise UserInputError(
+            f"`{key}` must hold real numbers (int or float), got dtype {array.dtype}"
+        )
     if array.ndim not in ndims:
-        raise ValueError(
+        raise UserInputError(
             f"`{key}` must have shape {' or '.join(layouts)}, "
             f"got {array.ndim}-D shape {array.shape}"
         )
     if 0 in array.shape:
-        raise ValueError(f"`{key}` must be non-empty in every dimension, got shape {array.shape}")
+        raise UserInputError(
+            f"`{key}` must be non-empty in every dimension, got shape {array.shape}"
+        )
     with np.errstate(over="ignore"):  # values beyond float32 become inf, reported below
         converted = array.astype(np.float32)
     if not np.all(np.isfinite(converted)):
         bad = int(np.size(converted) - np.count_nonzero(np.isfinite(converted)))
-        raise ValueError(
+        raise UserInputError(
             f"`{key}` must be finite, got {bad} NaN/inf entries (after conversion to float32)"
         )
     return converted
@@ -182,18 +199,21 @@ def _as_float32(
 
 def _check_rows(array: np.ndarray, key: str, n: int) -> None:
     if array.shape[0] != n:
-        raise ValueError(f"`{key}` must have n={n} rows like `x`, got {array.shape[0]}")
+        raise UserInputError(f"`{key}` must have n={n} rows like `x`, got {array.shape[0]}")
 
 
 def _check_graphs(raw: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> dict:
-    graphs = {key: check_binary_matrix(raw[key], key) for key in GRAPH_KEYS if key in raw}
+    try:
+        graphs = {key: check_binary_matrix(raw[key], key) for key in GRAPH_KEYS if key in raw}
+    except (TypeError, ValueError) as err:  # a graph of the file that is not 0/1
+        raise UserInputError(str(err)) from None
     n_latents = arrays["z"].shape[2] if "z" in arrays else None
     latent_graph = graphs.get("latent_graph")
     if latent_graph is not None:
         rows, cols = latent_graph.shape
         expected = n_latents if n_latents is not None else rows
         if rows != cols or rows != expected:
-            raise ValueError(
+            raise UserInputError(
                 f"`latent_graph` must have shape (d_z, d_z) = ({expected}, {expected}), "
                 f"got {latent_graph.shape}"
             )
@@ -201,11 +221,11 @@ def _check_graphs(raw: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> 
     action_graph = graphs.get("action_graph")
     if action_graph is not None:
         if "actions" not in arrays:
-            raise ValueError("`action_graph` is given but the file has no `actions`")
+            raise UserInputError("`action_graph` is given but the file has no `actions`")
         n_actions = arrays["actions"].shape[1]
         expected = (n_latents if n_latents is not None else action_graph.shape[0], n_actions)
         if action_graph.shape != expected:
-            raise ValueError(
+            raise UserInputError(
                 f"`action_graph` must have shape (d_z, d_a) = {expected}, got {action_graph.shape}"
             )
     return graphs
