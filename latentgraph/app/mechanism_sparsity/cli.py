@@ -6,8 +6,6 @@ import argparse
 import zipfile
 from functools import partial
 
-import numpy as np
-
 from latentgraph.app.mechanism_sparsity.presets import RUN_PRESETS, SIZING, estimate
 from latentgraph.app.options import add_shared_options
 from latentgraph.app.presets import (
@@ -18,15 +16,6 @@ from latentgraph.app.presets import (
     torch_has_gpu,
 )
 from latentgraph.app.registry import Family, register
-from latentgraph.app.validation import (
-    check_count,
-    check_memory,
-    check_real,
-    check_seed_count,
-    check_shared_options,
-    user_input,
-)
-from latentgraph.errors import UserInputError
 from latentgraph.families.mechanism_sparsity.config import SPARSITY_MODES, NetworkSizes, demo_sizes
 from latentgraph.families.mechanism_sparsity.fit_pyro import SparsitySettings, model_config_for
 from latentgraph.inference.svi_torch import TrainConfig
@@ -139,6 +128,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> No
     train.add_argument("--batch-size", type=int, default=None, help="preset paper 1024, cpu 256")
     train.add_argument("--lr", type=float, default=None, help="preset paper 5e-4, cpu 5e-3")
     train.add_argument("--lr-decay", choices=("none", "cosine"), default="none")
+    if sweep:
+        train.add_argument(
+            "--seeds", type=int, default=3, metavar="K", help="seeds 0..K-1 per setting"
+        )
     train.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -181,15 +174,10 @@ def load_dataset(args: argparse.Namespace):
 
     if args.data is not None:
         if args.graph_density is not None:
-            raise UserInputError(
-                "--graph-density applies to synthetic datasets, not to --data files"
-            )
-        try:
-            if _is_saved_dataset(args.data):  # written by Dataset.save: split, mapped lazily
-                return Dataset.load(args.data, mmap=True)
-            return load_npz(args.data, seed=args.data_seed)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as err:
-            raise UserInputError(f"--data {args.data!r} cannot be read: {err}") from err
+            raise ValueError("--graph-density applies to synthetic datasets, not to --data files")
+        if _is_saved_dataset(args.data):  # written by Dataset.save: split already, mapped lazily
+            return Dataset.load(args.data, mmap=True)
+        return load_npz(args.data, seed=args.data_seed)
     return make_mechanism_dataset(
         args.dataset,
         n_samples=args.n_samples,
@@ -221,103 +209,42 @@ def _device_name(args: argparse.Namespace) -> str:
     return str(resolve_device(args.device))
 
 
-GENERATION_PEAK = 4.1
-"""Peak memory of :func:`~latentgraph.data.make_mechanism_dataset` over its final arrays
-(``tracemalloc`` at 1e5 samples of action_sparsity_non_trivial: 65.7 MB for 16.0 MB)."""
-PROBE_SAMPLES = 100
-"""Samples generated to measure the bytes one sample of a synthetic dataset takes."""
-
-
-def check_arguments(args: argparse.Namespace) -> str:
-    """Every check of a fit's or sweep's options that needs no data (after the library's own
-    checks of its settings); returns the device's name. Raises
-    :class:`~latentgraph.errors.UserInputError` naming the option (:mod:`latentgraph.app.validation`)."""
-    device = check_shared_options(args, backend=args.backend)
-    for name in ("bound", "penalty", "dual_lr", "graph_lr", "anneal_fraction", "graph_density"):
-        check_real(getattr(args, name, None), "--" + name.replace("_", "-"), allow_none=True)
-    for name in ("bounds", "penalties"):
-        for value in getattr(args, name, None) or ():
-            check_real(value, "--" + name)
-    check_count(args.n_latents, "--n-latents", allow_none=True)
-    if args.data is None:
-        check_count(args.n_samples, "--n-samples", maximum=2**63 - 1)
-        check_generated_memory(args)
-    return device
-
-
-def check_generated_memory(args: argparse.Namespace) -> None:
-    """Refuse ``--n-samples`` whose generation needs more memory than is available: bytes per
-    sample measured on :data:`PROBE_SAMPLES` generated samples, times the samples, times
-    :data:`GENERATION_PEAK`."""
-    from latentgraph.data import make_mechanism_dataset
-
-    if args.n_samples <= PROBE_SAMPLES:
-        return
-    probe = make_mechanism_dataset(
-        args.dataset,
-        n_samples=PROBE_SAMPLES,
-        mixing_seed=args.mixing_seed,
-        graph_seed=args.graph_seed,
-        data_seed=args.data_seed,
-        graph_density=args.graph_density,
-    )
-    per_sample = (
-        sum(
-            np.asarray(array).nbytes
-            for split in probe.splits
-            for array in probe.split(split).values()
-        )
-        / PROBE_SAMPLES
-    )
-    check_memory(
-        GENERATION_PEAK * per_sample * args.n_samples,
-        what=f"the generated data ({per_sample:.0f} B per sample, {GENERATION_PEAK:g} x that "
-        "while generating)",
-        option=f"--n-samples {args.n_samples}",
-        hint="lower --n-samples, or save the data with Dataset.save and pass the file with "
-        "--data (memory-mapped)",
-    )
-
-
 def run(args: argparse.Namespace) -> dict:
     from latentgraph.app.mechanism_sparsity.run import run_fit
-    from latentgraph.app.runs import check_run_dir
 
-    with user_input():  # validate everything, then create anything
-        preset = apply_preset(args)
-        # Build (and so validate) every setting before any data is generated.
-        sparsity = SparsitySettings(
-            mode=args.sparsity,
-            bound=args.bound,
-            penalty=args.penalty,
-            dual_lr=args.dual_lr,
-            graph_lr=args.graph_lr,
-            anneal_fraction=args.anneal_fraction,
-        )
-        eval_every = args.eval_every or max(args.steps // 20, 1)
-        checkpoint_every = args.checkpoint_every or min(1000, max(args.steps // 10, 1))
-        train_config = TrainConfig(
-            steps=args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            lr_decay=args.lr_decay,
-            seed=args.seed,
-            device=args.device,
-            eval_every=eval_every,
-            checkpoint_every=checkpoint_every,
-            progress=not args.no_progress,
-        )
-        if args.backend == "numpyro" and args.resume:
-            raise UserInputError("--resume is not supported by the numpyro backend yet")
-        device = check_arguments(args)
-        check_run_dir(args.out, overwrite=args.overwrite, resume=args.resume)
-        dataset = load_dataset(args)
-        model_config = model_config_for(
-            dataset,
-            SIZES[args.sizes](),
-            n_latents=args.n_latents,
-            straight_through=args.straight_through,
-        )
+    preset = apply_preset(args)
+    # Build (and so validate) every setting before any data is generated.
+    sparsity = SparsitySettings(
+        mode=args.sparsity,
+        bound=args.bound,
+        penalty=args.penalty,
+        dual_lr=args.dual_lr,
+        graph_lr=args.graph_lr,
+        anneal_fraction=args.anneal_fraction,
+    )
+    eval_every = args.eval_every or max(args.steps // 20, 1)
+    checkpoint_every = args.checkpoint_every or min(1000, max(args.steps // 10, 1))
+    train_config = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_decay=args.lr_decay,
+        seed=args.seed,
+        device=args.device,
+        eval_every=eval_every,
+        checkpoint_every=checkpoint_every,
+        progress=not args.no_progress,
+    )
+    if args.backend == "numpyro" and args.resume:
+        raise ValueError("--resume is not supported by the numpyro backend yet")
+    device = _device_name(args)
+    dataset = load_dataset(args)
+    model_config = model_config_for(
+        dataset,
+        SIZES[args.sizes](),
+        n_latents=args.n_latents,
+        straight_through=args.straight_through,
+    )
     dataset_args = {
         k: getattr(args, k)
         for k in (
@@ -345,42 +272,20 @@ def run(args: argparse.Namespace) -> dict:
     )
 
 
-def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``latentgraph sweep mechanism-sparsity``: the fit's, with ``--bounds`` or
-    ``--penalties`` and the sweep's own (:func:`latentgraph.app.sweeps.add_sweep_options`)."""
-    add_arguments(parser, sweep=True)
-    from latentgraph.app.mechanism_sparsity.sweep import SELECTION_RULES
-    from latentgraph.app.sweeps import add_sweep_options
-
-    add_sweep_options(parser)
-    parser.add_argument(
-        "--select",
-        choices=SELECTION_RULES,
-        default="udr",
-        help="label-free selection of the setting: udr, the seeds' agreement "
-        "(docs/sweeps.md#selection)",
-    )
-
-
 def sweep(args: argparse.Namespace) -> dict:
-    """``latentgraph sweep mechanism-sparsity``: seeds x bounds (or penalties), UDR selection.
+    """``latentgraph sweep mechanism-sparsity``: seeds x bounds (or penalties), UDR selection."""
+    from latentgraph.app.mechanism_sparsity.sweep import check_sweep_arguments, run_sweep
 
-    ``--executor local`` with the NumPyro backend trains every run in one vmapped program;
-    otherwise each run is a normal fit (:func:`latentgraph.app.sweeps.sweep_command`).
-    """
-    from latentgraph.app import sweeps
-    from latentgraph.app.mechanism_sparsity.sweep import (
-        check_sweep_arguments,
-        run_sweep,
-        select_runs,
-        sweep_axes,
-        with_legacy_keys,
-    )
-
-    planned = argparse.Namespace(**vars(args))  # the runs resolve --preset themselves
     preset = apply_preset(args)
-    name, values = sweep_axes(args)
-    seeds = sweeps.check_seeds(args.seeds, minimum=2)
+    if args.sparsity == "none":
+        raise ValueError("--sparsity none has nothing to sweep; use constraint or penalty")
+    values = args.bounds if args.sparsity == "constraint" else args.penalties
+    flag = "--bounds" if args.sparsity == "constraint" else "--penalties"
+    if not values:
+        raise ValueError(f"{flag} is required with --sparsity {args.sparsity} (e.g. {flag} 10,20)")
+    if args.seeds < 2:
+        raise ValueError(f"seeds must be >= 2 (UDR compares seeds), got {args.seeds}")
+    seeds = list(range(args.seeds))
     check_sweep_arguments(seeds, values)
     base = SparsitySettings(
         mode=args.sparsity,
@@ -389,21 +294,7 @@ def sweep(args: argparse.Namespace) -> dict:
         anneal_fraction=args.anneal_fraction,
     )
     for value in values:  # validate every setting before any data is generated
-        SparsitySettings(**{**base.__dict__, name: value})
-    select = select_runs(args.select)
-    if args.executor != "local" or args.backend != "numpyro":
-        summary = sweeps.sweep_command(
-            "mechanism-sparsity", planned, add_arguments, {name: values}, select=select,
-            score="mcc", min_seeds=2,
-            extra={"dataset": args.dataset or args.data, "backend": args.backend},
-        )  # fmt: skip
-        return with_legacy_keys(summary, name, values)
-    if args.vary:
-        raise ValueError(
-            "--vary needs runs of their own: use --backend pyro or --executor ray (the vmapped "
-            "NumPyro sweep trains runs that share every other setting)"
-        )
-    sweeps.SweepOptions.from_args(args)  # checks the resources before any work
+        SparsitySettings(**{**base.__dict__, "bound" if flag == "--bounds" else "penalty": value})
     train_config = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -434,14 +325,7 @@ def sweep(args: argparse.Namespace) -> dict:
         overwrite=args.overwrite,
         preset=preset.to_dict(),
         announce=line.replace("):", f"): {runs} runs,", 1),
-        dataset_args=_dataset_args(args),
-        select=args.select,
     )
-
-
-def _dataset_args(args: argparse.Namespace) -> dict:
-    names = ("dataset", "data", "graph_density", "graph_seed", "data_seed", "mixing_seed", "n_samples")
-    return {k: getattr(args, k) for k in names}
 
 
 FAMILY = register(
@@ -450,7 +334,7 @@ FAMILY = register(
         help="sparse action/temporal graphs identify latents (Lachapelle et al., 2024)",
         add_arguments=add_arguments,
         run=run,
-        add_sweep_arguments=add_sweep_arguments,
+        add_sweep_arguments=partial(add_arguments, sweep=True),
         sweep=sweep,
         headline=("mcc", "shd", "n_edges_learned"),
         presets=RUN_PRESETS,
