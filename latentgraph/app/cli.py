@@ -64,7 +64,11 @@ def _build_parser() -> argparse.ArgumentParser:
     for family in families().values():
         family.add_arguments(fit_families.add_parser(family.name, help=family.help))
     sweep = commands.add_parser(
-        "sweep", help="train seeds x sparsity settings together and select one by UDR"
+        "sweep",
+        help="fit seeds x settings of a family (here or on Ray), resumable; aggregate and select",
+        description="Every (setting, seed) is a normal fit writing OUT/runs/<setting>-seed<k>/; "
+        "OUT/sweep.json and sweep.png aggregate them (docs/sweeps.md). Exit code 1 if a run "
+        "failed, 2 for bad input.",
     )
     sweep_families = sweep.add_subparsers(dest="family", required=True, metavar="FAMILY")
     for family in families().values():
@@ -97,12 +101,26 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "sweep":
         from latentgraph.app.registry import families
 
-        summary = families()[args.family].sweep(args)
+        family = families()[args.family]
+        summary = family.sweep(args)
+        selection = summary.get("selection")
+        if selection:
+            rule = selection["rule"]
+            print(f"selected {selection['selected']} by {rule.upper()}; " + "  ".join(
+                f"{k}: {v:.3f}" for k, v in next(iter(selection["scores"].values())).items()
+            ))  # fmt: skip
+        for setting, metrics in summary.get("metrics", {}).items():
+            shown = {k: metrics[k] for k in family.headline if k in metrics}
+            print(f"{setting}: " + "  ".join(f"{k}={v:.4g}" for k, v in shown.items()))
         print(
-            f"selected {summary['setting_name']}={summary['selected']:g} by UDR; "
-            + "  ".join(f"{k}: UDR {v:.3f}" for k, v in summary["udr"].items())
+            f"{summary['n_done']} of {summary['n_runs']} runs done ({summary['n_skipped']} "
+            f"skipped as finished), {summary['n_failed']} failed; sweep folder: {args.out}"
         )
-        print(f"sweep folder: {args.out}")
+        if summary["n_failed"]:
+            for run in summary["runs"]:
+                if run["status"] == "failed":
+                    print(f"failed: {run['name']}: {run.get('error', '')}", file=sys.stderr)
+            return 1
     elif args.command == "datasets":
         from latentgraph.data import MECHANISM_DATASETS
 

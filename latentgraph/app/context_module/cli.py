@@ -38,8 +38,9 @@ DATASET_SHAPES = {"quad_causal": (6, 3), "quad": (6, 3), "digits": (5, 1)}
 QUAD_DEFAULTS = {"n_train": 35_000, "n_valid": 15_000, "n_test": 10_000, "n_heldout": 10_000}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``latentgraph fit context-module``."""
+def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
+    """Options of ``latentgraph fit context-module`` (``sweep=True``: of ``latentgraph sweep``,
+    without ``--seed``, ``--checkpoint-every`` and ``--resume``)."""
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", required=True, choices=DATASETS)
     data.add_argument(
@@ -153,7 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--n-eval", type=int, default=1000, help="images per context for SWD and reconstruction"
     )
-    add_shared_options(parser, train, RUN_PRESETS)
+    add_shared_options(parser, train, RUN_PRESETS, sweep=sweep)
 
 
 def _expressivity(text: str) -> tuple[int, int, int]:
@@ -310,6 +311,12 @@ def run(args: argparse.Namespace) -> dict:
     return metrics
 
 
+def _sweep_module():
+    from latentgraph.app.context_module import sweep
+
+    return sweep
+
+
 FAMILY = register(
     Family(
         name="context-module",
@@ -317,6 +324,8 @@ FAMILY = register(
         "(Markham et al., 2025)",
         add_arguments=add_arguments,
         run=run,
+        add_sweep_arguments=lambda parser: _sweep_module().add_sweep_arguments(parser),
+        sweep=lambda args: _sweep_module().sweep(args),
         headline=("swd_concept", "swd_composition", "recon_bpd", "concept_r2", "graph_shd"),
         presets=RUN_PRESETS,
     )

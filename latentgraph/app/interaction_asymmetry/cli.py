@@ -42,8 +42,9 @@ def _objects(text: str) -> tuple[int, int]:
     return parts[0], parts[-1]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``latentgraph fit interaction-asymmetry``."""
+def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
+    """Options of ``latentgraph fit interaction-asymmetry`` (``sweep=True``: of ``latentgraph sweep``,
+    without ``--seed``, ``--checkpoint-every`` and ``--resume``)."""
     data = parser.add_argument_group("data (sprites, docs/interaction_asymmetry.md#data)")
     data.add_argument(
         "--image-size",
@@ -132,7 +133,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluation.add_argument(
         "--eval-images", type=int, default=None, help="test images for reconstruction (all)"
     )
-    add_shared_options(parser, train, RUN_PRESETS)
+    add_shared_options(parser, train, RUN_PRESETS, sweep=sweep)
 
 
 def _positive(name: str, value, *, allow_none: bool = False) -> None:
@@ -256,12 +257,20 @@ def run(args: argparse.Namespace) -> dict:
     return metrics
 
 
+def _sweep_module():
+    from latentgraph.app.interaction_asymmetry import sweep
+
+    return sweep
+
+
 FAMILY = register(
     Family(
         name="interaction-asymmetry",
         help="regularised Transformer VAE for object slots (Brady et al., 2025)",
         add_arguments=add_arguments,
         run=run,
+        add_sweep_arguments=lambda parser: _sweep_module().add_sweep_arguments(parser),
+        sweep=lambda args: _sweep_module().sweep(args),
         headline=("j_ari", "jis", "slot_r2", "recon_id", "recon_ood"),
         presets=RUN_PRESETS,
     )

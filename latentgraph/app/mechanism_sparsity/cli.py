@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import zipfile
-from functools import partial
 
 from latentgraph.app.mechanism_sparsity.presets import RUN_PRESETS, SIZING, estimate
 from latentgraph.app.options import add_shared_options
@@ -128,10 +127,6 @@ def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> No
     train.add_argument("--batch-size", type=int, default=None, help="preset paper 1024, cpu 256")
     train.add_argument("--lr", type=float, default=None, help="preset paper 5e-4, cpu 5e-3")
     train.add_argument("--lr-decay", choices=("none", "cosine"), default="none")
-    if sweep:
-        train.add_argument(
-            "--seeds", type=int, default=3, metavar="K", help="seeds 0..K-1 per setting"
-        )
     train.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -272,20 +267,42 @@ def run(args: argparse.Namespace) -> dict:
     )
 
 
-def sweep(args: argparse.Namespace) -> dict:
-    """``latentgraph sweep mechanism-sparsity``: seeds x bounds (or penalties), UDR selection."""
-    from latentgraph.app.mechanism_sparsity.sweep import check_sweep_arguments, run_sweep
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``latentgraph sweep mechanism-sparsity``: the fit's, with ``--bounds`` or
+    ``--penalties`` and the sweep's own (:func:`latentgraph.app.sweeps.add_sweep_options`)."""
+    add_arguments(parser, sweep=True)
+    from latentgraph.app.mechanism_sparsity.sweep import SELECTION_RULES
+    from latentgraph.app.sweeps import add_sweep_options
 
+    add_sweep_options(parser)
+    parser.add_argument(
+        "--select",
+        choices=SELECTION_RULES,
+        default="udr",
+        help="label-free selection of the setting: udr, the seeds' agreement "
+        "(docs/sweeps.md#selection)",
+    )
+
+
+def sweep(args: argparse.Namespace) -> dict:
+    """``latentgraph sweep mechanism-sparsity``: seeds x bounds (or penalties), UDR selection.
+
+    ``--executor local`` with the NumPyro backend trains every run in one vmapped program;
+    otherwise each run is a normal fit (:func:`latentgraph.app.sweeps.sweep_command`).
+    """
+    from latentgraph.app import sweeps
+    from latentgraph.app.mechanism_sparsity.sweep import (
+        check_sweep_arguments,
+        run_sweep,
+        select_runs,
+        sweep_axes,
+        with_legacy_keys,
+    )
+
+    planned = argparse.Namespace(**vars(args))  # the runs resolve --preset themselves
     preset = apply_preset(args)
-    if args.sparsity == "none":
-        raise ValueError("--sparsity none has nothing to sweep; use constraint or penalty")
-    values = args.bounds if args.sparsity == "constraint" else args.penalties
-    flag = "--bounds" if args.sparsity == "constraint" else "--penalties"
-    if not values:
-        raise ValueError(f"{flag} is required with --sparsity {args.sparsity} (e.g. {flag} 10,20)")
-    if args.seeds < 2:
-        raise ValueError(f"seeds must be >= 2 (UDR compares seeds), got {args.seeds}")
-    seeds = list(range(args.seeds))
+    name, values = sweep_axes(args)
+    seeds = sweeps.check_seeds(args.seeds, minimum=2)
     check_sweep_arguments(seeds, values)
     base = SparsitySettings(
         mode=args.sparsity,
@@ -294,7 +311,21 @@ def sweep(args: argparse.Namespace) -> dict:
         anneal_fraction=args.anneal_fraction,
     )
     for value in values:  # validate every setting before any data is generated
-        SparsitySettings(**{**base.__dict__, "bound" if flag == "--bounds" else "penalty": value})
+        SparsitySettings(**{**base.__dict__, name: value})
+    select = select_runs(args.select)
+    if args.executor != "local" or args.backend != "numpyro":
+        summary = sweeps.sweep_command(
+            "mechanism-sparsity", planned, add_arguments, {name: values}, select=select,
+            score="mcc", min_seeds=2,
+            extra={"dataset": args.dataset or args.data, "backend": args.backend},
+        )  # fmt: skip
+        return with_legacy_keys(summary, name, values)
+    if args.vary:
+        raise ValueError(
+            "--vary needs runs of their own: use --backend pyro or --executor ray (the vmapped "
+            "NumPyro sweep trains runs that share every other setting)"
+        )
+    sweeps.SweepOptions.from_args(args)  # checks the resources before any work
     train_config = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -325,7 +356,22 @@ def sweep(args: argparse.Namespace) -> dict:
         overwrite=args.overwrite,
         preset=preset.to_dict(),
         announce=line.replace("):", f"): {runs} runs,", 1),
+        dataset_args=_dataset_args(args),
+        select=args.select,
     )
+
+
+def _dataset_args(args: argparse.Namespace) -> dict:
+    names = (
+        "dataset",
+        "data",
+        "graph_density",
+        "graph_seed",
+        "data_seed",
+        "mixing_seed",
+        "n_samples",
+    )
+    return {k: getattr(args, k) for k in names}
 
 
 FAMILY = register(
@@ -334,7 +380,7 @@ FAMILY = register(
         help="sparse action/temporal graphs identify latents (Lachapelle et al., 2024)",
         add_arguments=add_arguments,
         run=run,
-        add_sweep_arguments=partial(add_arguments, sweep=True),
+        add_sweep_arguments=add_sweep_arguments,
         sweep=sweep,
         headline=("mcc", "shd", "n_edges_learned"),
         presets=RUN_PRESETS,

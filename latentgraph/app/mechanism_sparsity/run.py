@@ -2,7 +2,8 @@
 
 Writes ``metrics.json``, ``config.json``, ``checkpoint.pt`` (``checkpoint_numpyro.npz`` with
 the numpyro backend), ``learned_<graph>.gml`` and
-``true_<graph>.gml``, ``z_test.npy`` (encoded test latents, ``(n, T, d_z)``), ``posterior.nc``
+``true_<graph>.gml``, ``z_test.npy`` (encoded test latents, ``(n, T, d_z)``), ``z_valid.npy``
+(encoded first validation rows: the label-free input of a sweep's selection), ``posterior.nc``
 (the ArviZ DataTree of the fit's posterior, :mod:`latentgraph.inference.posterior`), figures and
 ``report.md`` (ARCHITECTURE.md, contract 2).
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+
+import numpy as np
 
 from latentgraph.app.report import draw_training_curves, markdown_table, write_report
 from latentgraph.app.run_folder import RunPieces, write_run
@@ -40,6 +43,9 @@ RESUME_MAY_CHANGE = ("train.progress", "train.device", "train.checkpoint_every")
 POSTERIOR_DRAWS, POSTERIOR_OBS = 100, 200
 """Guide draws and test samples kept in ``posterior.nc`` (a few MB at most)."""
 
+VALID_ROWS = 10_000
+"""Validation rows (samples x time steps) encoded into ``z_valid.npy`` for UDR selection."""
+
 HEADLINE = ("mcc", "mcc_spearman", "linear_r", "consistency_r", "shd", "n_edges_learned")
 
 
@@ -56,6 +62,7 @@ def run_fit(
     backend: str = "pyro",
     preset: dict | None = None,
     announce: str | None = None,
+    fitted=None,
 ) -> dict:
     """Fit, evaluate on the test split and write the run folder
     (:func:`~latentgraph.app.run_folder.write_run`); returns ``metrics`` (flat numbers; the
@@ -70,6 +77,10 @@ def run_fit(
     checkpoint is the final parameters in ``checkpoint_numpyro.npz``). ``preset`` (the resolved
     ``--preset``) is recorded in ``config.json``; ``announce`` is printed on stderr just before
     training starts.
+
+    ``fitted``: a model trained elsewhere (a vmapped sweep,
+    :mod:`latentgraph.app.mechanism_sparsity.sweep`) whose run folder is written as any other,
+    without a checkpoint (it cannot be resumed).
     """
     if backend not in ("pyro", "numpyro"):
         raise ValueError(f"backend must be 'pyro' or 'numpyro', got {backend!r}")
@@ -100,6 +111,8 @@ def run_fit(
         return {k: result.metrics[k] for k in keep if k in result.metrics}
 
     def fit_in(out: Path) -> FittedMechanismSparsity:
+        if fitted is not None:
+            return fitted
         return fit_backend(
             dataset,
             model_config=model_config,
@@ -112,6 +125,7 @@ def run_fit(
 
     def write_outputs(out: Path, fitted, result: Evaluation, metrics: dict) -> None:
         write_npy(out / "z_test.npy", result.z_hat)
+        write_npy(out / "z_valid.npy", encode_validation(fitted, dataset))
         _write_posterior(out, dataset, fitted, backend, seed=train_config.seed)
         _write_graphs_and_figures(out, result)
         _write_report(out, dataset, fitted, result, metrics)
@@ -133,6 +147,14 @@ def run_fit(
         resume_may_change=RESUME_MAY_CHANGE,
         announce=announce,
     )
+
+
+def encode_validation(fitted, dataset: Dataset, rows: int = VALID_ROWS) -> np.ndarray:
+    """Encoder means ``(n, T, d_z)`` of the first validation samples (``rows`` samples x time
+    steps): what UDR compares between seeds (no labels; Duan et al., arXiv 1905.12614)."""
+    if "valid" not in dataset.splits:
+        return np.zeros((0, 1, 0), dtype=np.float32)
+    return fitted.encode(dataset.split("valid")["x"][: -(-rows // dataset.n_steps)])
 
 
 def _write_posterior(out: Path, dataset: Dataset, fitted, backend: str, *, seed: int) -> None:

@@ -1,38 +1,40 @@
-"""Many mechanism-sparsity fits at once (seeds x sparsity settings) and label-free selection.
+"""Mechanism-sparsity sweeps (seeds x sparsity settings) and their label-free selection.
 
 Identifiability results say *some* sparsity level recovers the latents; which one is unknown
 without ground truth. The paper's answer
 (``docs/mechanism_sparsity.md#model-selection-with-udr``) is UDR: train several seeds per
 setting, and pick the setting whose seeds agree most, measured by the mean pairwise MCC of their
-encodings on held-out data. :func:`run_sweep` trains every (setting, seed) run, writes each
-run's ``metrics.json`` and learned graphs, scores UDR on the validation split (no labels), and
-writes ``sweep.json`` and ``sweep.png`` (MCC and UDR against the setting).
+encodings of held-out data (``z_valid.npy`` of each run folder; no labels).
 
-With the NumPyro backend all runs train together in one jitted, ``jax.vmap``-ed program
-(:func:`latentgraph.families.mechanism_sparsity.sweep_numpyro.fit_many`); with Pyro they run one
-after another.
+Every run writes a normal run folder ``OUT/runs/bound=<B>-seed<k>/`` through the generic sweep
+engine (:mod:`latentgraph.app.sweeps`, ``docs/sweeps.md``). With ``--executor local`` and the
+NumPyro backend all runs train together in one jitted program
+(:func:`latentgraph.families.mechanism_sparsity.sweep_numpyro.fit_many`: ``vmap`` on a GPU,
+``lax.map`` on the CPU) and their folders are written afterwards (without a checkpoint: that
+program keeps none, so an interrupted vmapped sweep trains its unfinished runs again); every
+other combination runs each fit on its own, resumable from its checkpoint.
 """
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Sequence
-from dataclasses import replace
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
-from latentgraph.app.report.sweep import draw_sweep
-from latentgraph.app.runs import prepare_run_dir, write_json
+from latentgraph.app import sweeps
 from latentgraph.data import Dataset
+from latentgraph.errors import UserInputError
 from latentgraph.families.mechanism_sparsity.config import MechanismSparsityConfig
-from latentgraph.families.mechanism_sparsity.evaluate import evaluate
 from latentgraph.families.mechanism_sparsity.fit_pyro import SparsitySettings
 from latentgraph.inference.svi_torch import TrainConfig
 from latentgraph.metrics import select_by_udr
 
 UDR_ROWS = 10_000
+SELECTION_RULES = ("udr",)
+"""Label-free rules ``--select`` offers (UDR: Duan et al., arXiv 1905.12614)."""
 
 
 def _settings(sparsity: SparsitySettings, values: Sequence[float]) -> list[SparsitySettings]:
@@ -48,13 +50,35 @@ def _settings(sparsity: SparsitySettings, values: Sequence[float]) -> list[Spars
 
 def check_sweep_arguments(seeds: Sequence[int], values: Sequence[float]) -> None:
     if len(seeds) < 2:
-        raise ValueError(
+        raise UserInputError(
             f"seeds must hold at least 2 seeds (UDR compares seeds), got {list(seeds)}"
         )
     if len(set(seeds)) != len(seeds) or any(not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be distinct non-negative ints, got {list(seeds)}")
+        raise UserInputError(f"seeds must be distinct non-negative ints, got {list(seeds)}")
     if not values or len(set(values)) != len(values):
-        raise ValueError(f"the swept values must be distinct and at least one, got {list(values)}")
+        raise UserInputError(
+            f"the swept values must be distinct and at least one, got {list(values)}"
+        )
+
+
+def select_runs(rule: str = "udr") -> sweeps.Select:
+    """The label-free selection of a finished sweep: UDR of the seeds' ``z_valid.npy``."""
+    if rule not in SELECTION_RULES:
+        raise UserInputError(f"--select must be one of {', '.join(SELECTION_RULES)}, got {rule!r}")
+
+    def select(finished: Mapping[str, Sequence[Path]]) -> dict | None:
+        encodings = {}
+        for setting, folders in finished.items():
+            if len(folders) < 2:  # UDR compares seeds: a setting left with one is not scored
+                continue
+            arrays = [np.load(folder / "z_valid.npy") for folder in folders]
+            encodings[setting] = [z.reshape(-1, z.shape[-1]) for z in arrays]
+        if not encodings:
+            return None
+        selected, scores = select_by_udr(encodings)
+        return {"rule": rule, "selected": selected, "scores": {"udr": scores}}
+
+    return select
 
 
 def fit_all(
@@ -93,6 +117,83 @@ def fit_all(
     ]
 
 
+def trained_together(
+    dataset: Dataset,
+    out: Path,
+    *,
+    model_config: MechanismSparsityConfig,
+    sparsity: SparsitySettings,
+    name: str,
+    train_config: TrainConfig,
+    backend: str,
+    dataset_args: Mapping | None,
+    preset: Mapping | None,
+) -> Callable:
+    """The engine's ``train`` hook of the vmapped path: the runs still to do train in one
+    program (:func:`fit_all`), then each gets its run folder (``run_fit(fitted=...)``)."""
+    from latentgraph.app.mechanism_sparsity.run import run_fit
+
+    def train(todo: Sequence[sweeps.PlannedRun], on_result) -> None:
+        values = list(dict.fromkeys(float(run.values[name]) for run in todo))
+        seeds = list(dict.fromkeys(run.seed for run in todo))
+        fitted_runs = fit_all(
+            dataset,
+            model_config=model_config,
+            settings=_settings(sparsity, values),
+            seeds=seeds,
+            train_config=train_config,
+            backend=backend,
+        )
+        wanted = {(float(run.values[name]), run.seed): run for run in todo}
+        pairs = [(v, s) for v in values for s in seeds]
+        for pair, fitted in zip(pairs, fitted_runs, strict=True):
+            run = wanted.get(pair)
+            if run is None:
+                continue
+            setting = _settings(sparsity, [pair[0]])[0]
+            try:
+                run_fit(
+                    dataset, run.folder(out), model_config=model_config, sparsity=setting,
+                    train_config=replace(train_config, seed=run.seed), overwrite=True,
+                    dataset_args=dict(dataset_args or {}), backend=backend,
+                    preset=dict(preset) if preset is not None else None, fitted=fitted,
+                )  # fmt: skip
+            except Exception as err:  # e.g. a diverged run: recorded, the others go on
+                on_result(run, {"status": "failed", "error": sweeps._one_line(err)})
+                continue
+            on_result(run, {"status": "done"})
+
+    return train
+
+
+def with_legacy_keys(summary: dict, name: str, values: Sequence[float]) -> dict:
+    """The keys ``sweep.json`` had before every family could sweep (kept for notebooks and
+    scripts): ``setting_name``, ``values``, ``udr`` and ``mcc_mean`` by ``f"{value:g}"``,
+    ``selected`` as a number, and per run the value and ``mcc``/``shd``/``n_edges_learned``."""
+    labels = {sweeps.setting_label({name: float(v)}): float(v) for v in values}
+    selection = summary.get("selection") or {}
+    udr = selection.get("scores", {}).get("udr", {})
+    legacy = {
+        "setting_name": name,
+        "values": [float(v) for v in values],
+        "udr": {f"{labels[s]:g}": u for s, u in udr.items()},
+        "selected": labels.get(selection.get("selected")),
+        "mcc_mean": {
+            f"{labels[s]:g}": m["mcc"] for s, m in summary.get("metrics", {}).items() if "mcc" in m
+        },
+    }
+    out = Path(summary["out"])
+    for run in summary["runs"]:
+        run[name] = float(run["values"][name])
+        metrics_path = out / run["folder"] / "metrics.json"
+        if run["status"] == "done" and metrics_path.is_file():
+            metrics = sweeps.read_json(metrics_path)
+            run.update({k: metrics[k] for k in ("mcc", "shd", "n_edges_learned") if k in metrics})
+    summary.update(legacy)
+    sweeps.write_json(out / sweeps.SWEEP_FILE, summary)
+    return summary
+
+
 def run_sweep(
     dataset: Dataset,
     out: str | Path,
@@ -106,74 +207,71 @@ def run_sweep(
     overwrite: bool = False,
     preset: dict | None = None,
     announce: str | None = None,
+    dataset_args: Mapping | None = None,
+    select: str = "udr",
 ) -> dict:
-    """Train ``len(values) x len(seeds)`` runs, select a setting by UDR, write the sweep folder.
+    """Train ``len(values) x len(seeds)`` runs in this process (NumPyro: in one vmapped
+    program), select a setting by UDR, write the sweep folder (``docs/sweeps.md``).
 
-    ``preset`` (the resolved ``--preset``) is recorded in ``sweep.json``; ``announce`` is printed
-    on stderr once the folder is ready, before training.
-
-    Layout: ``DIR/sweep.json``, ``DIR/sweep.png`` and ``DIR/<name>=<value>/seed=<k>/`` holding
-    each run's ``metrics.json`` and ``learned_<graph>.gml``. Returns the ``sweep.json`` content.
+    Layout: ``OUT/sweep.json``, ``OUT/sweep.png`` and ``OUT/runs/<name>=<value>-seed<k>/``, a
+    normal run folder per run. Runs finished by an earlier call with the same settings are
+    skipped. Returns the ``sweep.json`` content.
     """
     check_sweep_arguments(seeds, values)
-    settings = _settings(sparsity, values)
+    settings = _settings(sparsity, values)  # validates the mode
     name = "bound" if sparsity.mode == "constraint" else "penalty"
-    out = prepare_run_dir(out, overwrite=overwrite)
-    if announce is not None:
-        print(announce, file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    fitted_runs = fit_all(
-        dataset,
-        model_config=model_config,
-        settings=settings,
-        seeds=seeds,
-        train_config=train_config,
-        backend=backend,
+    record = {"backend": backend, "sparsity": asdict(sparsity), "train": asdict(train_config),
+              "model": model_config.to_dict()}  # fmt: skip
+    runs = [
+        sweeps.PlannedRun(
+            name=f"{sweeps.setting_label({name: float(v)})}-seed{seed}",
+            setting=sweeps.setting_label({name: float(v)}),
+            values={name: float(v)},
+            seed=seed,
+            arguments=sweeps._jsonable({**record, name: float(v)}),
+        )
+        for v, _ in zip(values, settings, strict=True)
+        for seed in seeds
+    ]
+    out = Path(out)
+    summary = sweeps.run_sweep(
+        "mechanism-sparsity",
+        runs,
+        out,
+        options=sweeps.SweepOptions(overwrite=overwrite, progress=train_config.progress),
+        axes={name: [float(v) for v in values]},
+        select=select_runs(select),
+        score="mcc",
+        extra={
+            "dataset": dataset.name,
+            "backend": backend,
+            "out": str(out),
+            **({"preset": preset} if preset is not None else {}),
+        },  # fmt: skip
+        announce=announce,
+        train=trained_together(
+            dataset,
+            out,
+            model_config=model_config,
+            sparsity=sparsity,
+            name=name,
+            train_config=train_config,
+            backend=backend,
+            dataset_args=dataset_args,
+            preset=preset,
+        ),  # fmt: skip
     )
-    train_wall_s = time.perf_counter() - start
-    valid_x = dataset.split("valid")["x"][: -(-UDR_ROWS // dataset.n_steps)]
-    encodings: dict[float, list[np.ndarray]] = {float(v): [] for v in values}
-    scores: dict[float, list[float]] = {float(v): [] for v in values}
-    runs = []
-    pairs = [(float(v), seed) for v in values for seed in seeds]
-    for (value, seed), fitted in zip(pairs, fitted_runs, strict=True):
-        folder = out / f"{name}={value:g}" / f"seed={seed}"
-        folder.mkdir(parents=True, exist_ok=True)
-        result = evaluate(fitted, dataset, "test")
-        write_json(folder / "metrics.json", {**result.metrics, name: value, "seed": seed})
-        for graph, beliefs in result.learned.items():
-            beliefs.write_gml(folder / f"learned_{graph}.gml", threshold=None, overwrite=True)
-        z = fitted.encode(valid_x)
-        encodings[value].append(z.reshape(-1, z.shape[-1]))
-        if "mcc" in result.metrics:
-            scores[value].append(result.metrics["mcc"])
-        runs.append({name: value, "seed": seed, "folder": str(folder.relative_to(out)),
-                     **{k: result.metrics[k] for k in ("mcc", "shd", "n_edges_learned")
-                        if k in result.metrics}})  # fmt: skip
-    selected, udr_scores = select_by_udr(encodings)
-    summary = {
-        "family": "mechanism-sparsity",
-        "backend": backend,
-        "dataset": dataset.name,
-        "setting_name": name,
-        "values": [float(v) for v in values],
-        "seeds": list(seeds),
-        "udr": {f"{v:g}": udr_scores[v] for v in encodings},
-        "selected": selected,
-        "mcc_mean": {f"{v:g}": float(np.mean(s)) for v, s in scores.items() if s},
-        "runs": runs,
-        "train_wall_s": train_wall_s,
-        "run_steps_per_s": len(pairs) * train_config.steps / train_wall_s,
-        "wall_s": time.perf_counter() - start,
-        **({"preset": preset} if preset is not None else {}),
-    }
-    write_json(out / "sweep.json", summary)
-    draw_sweep(
-        [float(v) for v in values],
-        scores,
-        udr_scores,
-        selected=selected,
-        setting_name=name,
-        path=out / "sweep.png",
-    )
-    return summary
+    return with_legacy_keys(summary, name, values)
+
+
+def sweep_axes(args: argparse.Namespace) -> tuple[str, list[float]]:
+    """The swept option and its values: ``--bounds`` (constraint) or ``--penalties``."""
+    if args.sparsity == "none":
+        raise UserInputError("--sparsity none has nothing to sweep; use constraint or penalty")
+    values = args.bounds if args.sparsity == "constraint" else args.penalties
+    flag = "--bounds" if args.sparsity == "constraint" else "--penalties"
+    if not values:
+        raise UserInputError(
+            f"{flag} is required with --sparsity {args.sparsity} (e.g. {flag} 10,20)"
+        )
+    return ("bound" if flag == "--bounds" else "penalty"), [float(v) for v in values]
