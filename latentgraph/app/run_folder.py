@@ -19,6 +19,7 @@ from typing import Any
 
 from latentgraph.app.presets import announce as announce_line
 from latentgraph.app.runs import check_same_run, prepare_run_dir, write_json
+from latentgraph.app.validation import user_input
 
 
 def _no_metrics(fitted: Any) -> dict:
@@ -93,7 +94,8 @@ def write_run(
     ``metrics.json`` holds the evaluation's metrics plus ``steps``, ``wall_s`` (fit and
     evaluation), ``train_wall_s``, ``final_loss``, ``recoveries`` and the family's extras.
     """
-    pieces.check()
+    with user_input():  # the family's checks of its input: a ValueError is the user's
+        pieces.check()
     if callable(config):
         config = config()
     out = prepare_run_dir(out, overwrite=overwrite, resume=resume)

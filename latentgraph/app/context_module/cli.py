@@ -17,6 +17,15 @@ from latentgraph.app.context_module.presets import QUAD_SIZES, RUN_PRESETS, SIZI
 from latentgraph.app.options import add_shared_options
 from latentgraph.app.presets import preset_line, resolve_preset, torch_has_gpu
 from latentgraph.app.registry import Family, register
+from latentgraph.app.validation import (
+    check_count,
+    check_disk,
+    check_memory,
+    check_real,
+    check_shared_options,
+    user_input,
+)
+from latentgraph.errors import UserInputError
 from latentgraph.families.context_module.config import (
     BACKBONE_NORMS,
     BATCHINGS,
@@ -167,7 +176,7 @@ def _expressivity(text: str) -> tuple[int, int, int]:
 
 def _finite(value: float, name: str) -> None:
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+        raise UserInputError(f"{name} must be finite, got {value}")
 
 
 def model_config(args: argparse.Namespace) -> ContextModuleConfig:
@@ -202,7 +211,7 @@ def dataset_arguments(args: argparse.Namespace) -> dict:
     if args.dataset == "digits":
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
-            raise ValueError(f"{flags} apply to quad data; digits take --n-replicas")
+            raise UserInputError(f"{flags} apply to quad data; digits take --n-replicas")
         return {
             "image_size": image_size,
             "n_replicas": args.n_replicas or 1,
@@ -210,7 +219,7 @@ def dataset_arguments(args: argparse.Namespace) -> dict:
             "split_seed": args.data_seed,
         }
     if args.n_replicas is not None:
-        raise ValueError("--n-replicas applies to digits, not to quad data")
+        raise UserInputError("--n-replicas applies to digits, not to quad data")
     return {**QUAD_DEFAULTS, **given, "image_size": image_size, "seed": args.data_seed}
 
 
@@ -229,7 +238,7 @@ def load_dataset(name: str, arguments: dict, data_dir: str | None = None):
         if name != "digits":
             wanted["n_per_context"] = {k.removeprefix("n_"): arguments[k] for k in QUAD_DEFAULTS}
         if dataset.name != expected or stored != wanted:
-            raise ValueError(
+            raise UserInputError(
                 f"--data-dir {data_dir!r} holds other data ({dataset.name}, {stored}) than "
                 f"asked for ({expected}, {wanted}); choose another folder"
             )
@@ -247,51 +256,85 @@ def load_dataset(name: str, arguments: dict, data_dir: str | None = None):
     return (make_quad_causal if name == "quad_causal" else make_quad)(**arguments, path=data_dir)
 
 
+def check_arguments(args: argparse.Namespace) -> str:
+    """The checks of :mod:`latentgraph.app.validation` on the options (after the family's own);
+    returns the device's name."""
+    device = check_shared_options(args, backend="pyro")
+    for name in ("beta", "group_lasso", "l2"):
+        check_real(getattr(args, name), "--" + name.replace("_", "-"))
+    for name in (*QUAD_DEFAULTS, "n_replicas", "n_eval"):
+        check_count(getattr(args, name), "--" + name.replace("_", "-"), allow_none=True)
+    if args.dataset != "digits":
+        check_quad_size(args)
+    return device
+
+
+def check_quad_size(args: argparse.Namespace) -> None:
+    """Refuse quad data whose images do not fit in memory (or on the disk of ``--data-dir``):
+    ``3 S^2`` bytes per image, for every training context in train/valid/test and every
+    held-out pair in heldout (a lower bound: labels and latents come on top)."""
+    from latentgraph.data.quad import QUAD_HELDOUT_PAIRS, QUAD_TRAINING_CONTEXTS
+
+    image_size = args.image_size or 64
+    n = {k: getattr(args, k) or QUAD_DEFAULTS[k] for k in QUAD_DEFAULTS}
+    images = len(QUAD_TRAINING_CONTEXTS) * (n["n_train"] + n["n_valid"] + n["n_test"])
+    images += len(QUAD_HELDOUT_PAIRS) * n["n_heldout"]
+    needed = 3 * image_size**2 * images
+    what = f"{images} quad images of {image_size}x{image_size}"
+    option = "--n-train/--n-valid/--n-test/--n-heldout"
+    if args.data_dir is not None:
+        check_disk(needed, args.data_dir, what=what, option=option)
+    else:
+        check_memory(needed, what=what, option=option, hint="lower them or pass --data-dir")
+
+
 def run(args: argparse.Namespace) -> dict:
     from latentgraph.app.context_module.run import run_fit
-    from latentgraph.app.runs import prepare_run_dir
+    from latentgraph.app.runs import check_run_dir
     from latentgraph.families.context_module.fit_pyro import pretrained_backbone
-    from latentgraph.inference.devices_torch import resolve_device
 
-    preset = resolve_preset(args, RUN_PRESETS, sizing=SIZING, has_accelerator=torch_has_gpu)
-    if args.dataset == "digits":  # the preset's data sizes are quad data's
-        for name in set(QUAD_SIZES) - set(preset.typed):
-            setattr(args, name, None)
-    variant = get_variant(args.variant)
-    config = model_config(args)
-    if variant.pretrained and args.pretrained is None:
-        raise ValueError(f"--variant {variant.name} needs --pretrained DIR (a base-pooled run)")
-    if not variant.pretrained and args.pretrained is not None:
-        raise ValueError(f"--pretrained applies to cm-frozen and cm-finetune, not {variant.name}")
-    if args.pretrained is not None:
-        pretrained_backbone(args.pretrained, config)
-    if config.uses_batch_norm and args.batching != "single-context":
-        raise ValueError(
-            "--backbone-norm batch and --module-norm batch need --batching single-context: "
-            "in mixed-context batches the batch statistics leak the context "
-            "(docs/context_module.md#batch-statistics-leak)"
+    with user_input():  # validate everything, then create anything
+        preset = resolve_preset(args, RUN_PRESETS, sizing=SIZING, has_accelerator=torch_has_gpu)
+        if args.dataset == "digits":  # the preset's data sizes are quad data's
+            for name in set(QUAD_SIZES) - set(preset.typed):
+                setattr(args, name, None)
+        variant = get_variant(args.variant)
+        config = model_config(args)
+        if variant.pretrained and args.pretrained is None:
+            raise UserInputError(
+                f"--variant {variant.name} needs --pretrained DIR (a base-pooled run)"
+            )
+        if not variant.pretrained and args.pretrained is not None:
+            raise UserInputError(
+                f"--pretrained applies to cm-frozen and cm-finetune, not {variant.name}"
+            )
+        if args.pretrained is not None:
+            pretrained_backbone(args.pretrained, config)
+        if config.uses_batch_norm and args.batching != "single-context":
+            raise UserInputError(
+                "--backbone-norm batch and --module-norm batch need --batching single-context: "
+                "in mixed-context batches the batch statistics leak the context "
+                "(docs/context_module.md#batch-statistics-leak)"
+            )
+        if not isinstance(args.n_eval, int) or args.n_eval < 2:
+            raise UserInputError(f"--n-eval must be >= 2, got {args.n_eval}")
+        _finite(args.lr, "--lr")
+        train_config = TrainConfig(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            lr_decay=args.lr_decay,
+            final_lr_fraction=0.01,
+            seed=args.seed,
+            device=args.device,
+            eval_every=args.eval_every or max(args.steps // 20, 1),
+            checkpoint_every=args.checkpoint_every or min(1000, max(args.steps // 10, 1)),
+            progress=not args.no_progress,
         )
-    if not isinstance(args.n_eval, int) or args.n_eval < 2:
-        raise ValueError(f"--n-eval must be >= 2, got {args.n_eval}")
-    _finite(args.lr, "--lr")
-    train_config = TrainConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        lr_decay=args.lr_decay,
-        final_lr_fraction=0.01,
-        seed=args.seed,
-        device=args.device,
-        eval_every=args.eval_every or max(args.steps // 20, 1),
-        checkpoint_every=args.checkpoint_every or min(1000, max(args.steps // 10, 1)),
-        progress=not args.no_progress,
-    )
-    device = str(resolve_device(args.device))
-    out = Path(args.out)
-    if out.is_dir() and any(out.iterdir()) and not (args.overwrite or args.resume):
-        prepare_run_dir(out)  # refuses, before the data are generated
-    arguments = dataset_arguments(args)
-    dataset = load_dataset(args.dataset, arguments, args.data_dir)
+        device = check_arguments(args)
+        check_run_dir(args.out, overwrite=args.overwrite, resume=args.resume)
+        arguments = dataset_arguments(args)
+        dataset = load_dataset(args.dataset, arguments, args.data_dir)
     metrics = run_fit(
         dataset,
         args.out,

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 from latentgraph.app.interaction_asymmetry.presets import RUN_PRESETS, SIZING, estimate
 from latentgraph.app.options import add_shared_options
 from latentgraph.app.presets import preset_line, resolve_preset, torch_has_gpu
 from latentgraph.app.registry import Family, register
+from latentgraph.app.validation import (
+    check_count,
+    check_disk,
+    check_memory,
+    check_real,
+    check_shared_options,
+    user_input,
+)
+from latentgraph.errors import UserInputError
 from latentgraph.families.interaction_asymmetry.config import PRESETS
 from latentgraph.families.interaction_asymmetry.fit_pyro import SpeedSettings
 from latentgraph.families.interaction_asymmetry.schedules import (
@@ -140,7 +148,7 @@ def _positive(name: str, value, *, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
     if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise UserInputError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _settings(args: argparse.Namespace):
@@ -150,11 +158,13 @@ def _settings(args: argparse.Namespace):
     _positive("--eval-images", args.eval_images, allow_none=True)
     for name in ("eval_every", "checkpoint_every", "seed", "data_seed"):
         if getattr(args, name) < 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+            raise UserInputError(
+                f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}"
+            )
     if not (math.isfinite(args.lr) and args.lr > 0):
-        raise ValueError(f"--lr must be a positive finite number, got {args.lr}")
+        raise UserInputError(f"--lr must be a positive finite number, got {args.lr}")
     if args.ood == "diagonal" and args.objects[0] != args.objects[1]:
-        raise ValueError(
+        raise UserInputError(
             f"--ood diagonal needs one object count (e.g. --objects 2), got {args.objects}"
         )
     fraction = 1.0 if args.schedule == "official" else args.steps / OFFICIAL_STEPS
@@ -210,27 +220,61 @@ def load_sprites(args: argparse.Namespace):
     return make_sprites(**settings)
 
 
-def run(args: argparse.Namespace) -> dict:
-    from latentgraph.app.interaction_asymmetry.run import run_fit
-    from latentgraph.app.runs import prepare_run_dir
-    from latentgraph.inference.devices_torch import resolve_device
-
-    preset = resolve_preset(args, RUN_PRESETS, sizing=SIZING, has_accelerator=torch_has_gpu)
-    config, train_config, speed = _settings(args)  # validate everything before any data
-    device = str(resolve_device(args.device))
+def check_arguments(args: argparse.Namespace, config) -> str:
+    """Every check of the options that needs no data (after :func:`_settings`); returns the
+    device's name (:mod:`latentgraph.app.validation`)."""
+    device = check_shared_options(args, backend="pyro")
+    for name in ("alpha", "beta"):
+        check_real(getattr(args, name), f"--{name}", minimum=0)
+    check_real(args.sigma, "--sigma", positive=True, allow_none=True)
+    for name in ("n_images", "jacobian_images", "readout_images", "eval_images"):
+        check_count(getattr(args, name), "--" + name.replace("_", "-"), allow_none=True)
+    check_count(args.pixels_per_image, "--pixels-per-image", allow_none=True)
+    max_objects = config.n_slots - 1  # one slot is the background
+    if args.objects[1] > max_objects:
+        raise UserInputError(
+            f"--objects must be at most {max_objects} objects per image: the model has "
+            f"{config.n_slots} slots (one per object plus the background), got "
+            f"{args.objects[0]}-{args.objects[1]}"
+        )
     if args.pixels_per_image is not None and args.pixels_per_image > config.n_pixels:
-        raise ValueError(
+        raise UserInputError(
             f"--pixels-per-image must be <= {config.n_pixels} ({args.image_size}^2), got "
             f"{args.pixels_per_image}"
         )
     n_train = int(round(0.9 * args.n_images))
     if args.batch_size > n_train:
-        raise ValueError(
+        raise UserInputError(
             f"--batch-size must be <= the {n_train} training images, got {args.batch_size}"
         )
-    if Path(args.out).exists() and not (args.overwrite or args.resume):
-        prepare_run_dir(args.out)  # refuses a non-empty folder before any data is generated
-    dataset = load_sprites(args)
+    check_sprites_size(args)
+    return device
+
+
+def check_sprites_size(args: argparse.Namespace) -> None:
+    """Refuse ``--n-images`` whose arrays do not fit: in memory, or on the disk of
+    ``--data-dir``. Per image: ``uint8`` RGB and mask planes (``4 S^2`` bytes) plus the latents
+    (``21`` bytes per object slot); rendering is chunked, so this is the need (within a few MB)."""
+    per_image = 4 * args.image_size**2 + 21 * args.objects[1]
+    needed = per_image * args.n_images
+    what = f"the sprites ({per_image} B per image)"
+    option = f"--n-images {args.n_images}"
+    if args.data_dir is not None:
+        check_disk(needed, args.data_dir, what=what, option=option)
+    else:
+        check_memory(needed, what=what, option=option, hint="lower --n-images or pass --data-dir")
+
+
+def run(args: argparse.Namespace) -> dict:
+    from latentgraph.app.interaction_asymmetry.run import run_fit
+    from latentgraph.app.runs import check_run_dir
+
+    with user_input():  # validate everything, then create anything
+        preset = resolve_preset(args, RUN_PRESETS, sizing=SIZING, has_accelerator=torch_has_gpu)
+        config, train_config, speed = _settings(args)
+        device = check_arguments(args, config)
+        check_run_dir(args.out, overwrite=args.overwrite, resume=args.resume)
+        dataset = load_sprites(args)
     dataset_args = {
         "n_images": args.n_images,
         "image_size": args.image_size,

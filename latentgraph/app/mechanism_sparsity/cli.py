@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import zipfile
 
+import numpy as np
+
 from latentgraph.app.mechanism_sparsity.presets import RUN_PRESETS, SIZING, estimate
 from latentgraph.app.options import add_shared_options
 from latentgraph.app.presets import (
@@ -15,6 +17,14 @@ from latentgraph.app.presets import (
     torch_has_gpu,
 )
 from latentgraph.app.registry import Family, register
+from latentgraph.app.validation import (
+    check_count,
+    check_memory,
+    check_real,
+    check_shared_options,
+    user_input,
+)
+from latentgraph.errors import UserInputError
 from latentgraph.families.mechanism_sparsity.config import SPARSITY_MODES, NetworkSizes, demo_sizes
 from latentgraph.families.mechanism_sparsity.fit_pyro import SparsitySettings, model_config_for
 from latentgraph.inference.svi_torch import TrainConfig
@@ -169,10 +179,15 @@ def load_dataset(args: argparse.Namespace):
 
     if args.data is not None:
         if args.graph_density is not None:
-            raise ValueError("--graph-density applies to synthetic datasets, not to --data files")
-        if _is_saved_dataset(args.data):  # written by Dataset.save: split already, mapped lazily
-            return Dataset.load(args.data, mmap=True)
-        return load_npz(args.data, seed=args.data_seed)
+            raise UserInputError(
+                "--graph-density applies to synthetic datasets, not to --data files"
+            )
+        try:
+            if _is_saved_dataset(args.data):  # written by Dataset.save: split, mapped lazily
+                return Dataset.load(args.data, mmap=True)
+            return load_npz(args.data, seed=args.data_seed)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as err:
+            raise UserInputError(f"--data {args.data!r} cannot be read: {err}") from err
     return make_mechanism_dataset(
         args.dataset,
         n_samples=args.n_samples,
@@ -204,42 +219,103 @@ def _device_name(args: argparse.Namespace) -> str:
     return str(resolve_device(args.device))
 
 
+GENERATION_PEAK = 4.1
+"""Peak memory of :func:`~latentgraph.data.make_mechanism_dataset` over its final arrays
+(``tracemalloc`` at 1e5 samples of action_sparsity_non_trivial: 65.7 MB for 16.0 MB)."""
+PROBE_SAMPLES = 100
+"""Samples generated to measure the bytes one sample of a synthetic dataset takes."""
+
+
+def check_arguments(args: argparse.Namespace) -> str:
+    """Every check of a fit's or sweep's options that needs no data (after the library's own
+    checks of its settings); returns the device's name. Raises
+    :class:`~latentgraph.errors.UserInputError` naming the option (:mod:`latentgraph.app.validation`)."""
+    device = check_shared_options(args, backend=args.backend)
+    for name in ("bound", "penalty", "dual_lr", "graph_lr", "anneal_fraction", "graph_density"):
+        check_real(getattr(args, name, None), "--" + name.replace("_", "-"), allow_none=True)
+    for name in ("bounds", "penalties"):
+        for value in getattr(args, name, None) or ():
+            check_real(value, "--" + name)
+    check_count(args.n_latents, "--n-latents", allow_none=True)
+    if args.data is None:
+        check_count(args.n_samples, "--n-samples", maximum=2**63 - 1)
+        check_generated_memory(args)
+    return device
+
+
+def check_generated_memory(args: argparse.Namespace) -> None:
+    """Refuse ``--n-samples`` whose generation needs more memory than is available: bytes per
+    sample measured on :data:`PROBE_SAMPLES` generated samples, times the samples, times
+    :data:`GENERATION_PEAK`."""
+    from latentgraph.data import make_mechanism_dataset
+
+    if args.n_samples <= PROBE_SAMPLES:
+        return
+    probe = make_mechanism_dataset(
+        args.dataset,
+        n_samples=PROBE_SAMPLES,
+        mixing_seed=args.mixing_seed,
+        graph_seed=args.graph_seed,
+        data_seed=args.data_seed,
+        graph_density=args.graph_density,
+    )
+    per_sample = (
+        sum(
+            np.asarray(array).nbytes
+            for split in probe.splits
+            for array in probe.split(split).values()
+        )
+        / PROBE_SAMPLES
+    )
+    check_memory(
+        GENERATION_PEAK * per_sample * args.n_samples,
+        what=f"the generated data ({per_sample:.0f} B per sample, {GENERATION_PEAK:g} x that "
+        "while generating)",
+        option=f"--n-samples {args.n_samples}",
+        hint="lower --n-samples, or save the data with Dataset.save and pass the file with "
+        "--data (memory-mapped)",
+    )
+
+
 def run(args: argparse.Namespace) -> dict:
     from latentgraph.app.mechanism_sparsity.run import run_fit
+    from latentgraph.app.runs import check_run_dir
 
-    preset = apply_preset(args)
-    # Build (and so validate) every setting before any data is generated.
-    sparsity = SparsitySettings(
-        mode=args.sparsity,
-        bound=args.bound,
-        penalty=args.penalty,
-        dual_lr=args.dual_lr,
-        graph_lr=args.graph_lr,
-        anneal_fraction=args.anneal_fraction,
-    )
-    eval_every = args.eval_every or max(args.steps // 20, 1)
-    checkpoint_every = args.checkpoint_every or min(1000, max(args.steps // 10, 1))
-    train_config = TrainConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        lr_decay=args.lr_decay,
-        seed=args.seed,
-        device=args.device,
-        eval_every=eval_every,
-        checkpoint_every=checkpoint_every,
-        progress=not args.no_progress,
-    )
-    if args.backend == "numpyro" and args.resume:
-        raise ValueError("--resume is not supported by the numpyro backend yet")
-    device = _device_name(args)
-    dataset = load_dataset(args)
-    model_config = model_config_for(
-        dataset,
-        SIZES[args.sizes](),
-        n_latents=args.n_latents,
-        straight_through=args.straight_through,
-    )
+    with user_input():  # validate everything, then create anything
+        preset = apply_preset(args)
+        # Build (and so validate) every setting before any data is generated.
+        sparsity = SparsitySettings(
+            mode=args.sparsity,
+            bound=args.bound,
+            penalty=args.penalty,
+            dual_lr=args.dual_lr,
+            graph_lr=args.graph_lr,
+            anneal_fraction=args.anneal_fraction,
+        )
+        eval_every = args.eval_every or max(args.steps // 20, 1)
+        checkpoint_every = args.checkpoint_every or min(1000, max(args.steps // 10, 1))
+        train_config = TrainConfig(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            lr_decay=args.lr_decay,
+            seed=args.seed,
+            device=args.device,
+            eval_every=eval_every,
+            checkpoint_every=checkpoint_every,
+            progress=not args.no_progress,
+        )
+        if args.backend == "numpyro" and args.resume:
+            raise UserInputError("--resume is not supported by the numpyro backend yet")
+        device = check_arguments(args)
+        check_run_dir(args.out, overwrite=args.overwrite, resume=args.resume)
+        dataset = load_dataset(args)
+        model_config = model_config_for(
+            dataset,
+            SIZES[args.sizes](),
+            n_latents=args.n_latents,
+            straight_through=args.straight_through,
+        )
     dataset_args = {
         k: getattr(args, k)
         for k in (
