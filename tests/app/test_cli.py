@@ -156,17 +156,6 @@ def test_a_saved_dataset_is_read_memory_mapped(tmp_path, capsys, monkeypatch):
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["mcc"] > 0
 
 
-def test_demo_runs_and_prints_the_comparison(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--steps", "8", "--no-progress"]) == 0
-    printed = capsys.readouterr().out
-    assert "constraint" in printed and "no sparsity" in printed and "mcc" in printed
-    assert (out / "report.md").is_file()
-    assert (out / "constraint" / "metrics.json").is_file() and (
-        out / "none" / "metrics.json"
-    ).is_file()
-
-
 def test_datasets_lists_the_names(capsys):
     assert main(["datasets"]) == 0
     names = capsys.readouterr().out
