@@ -150,10 +150,21 @@ def setting_label(values: Mapping[str, object]) -> str:
     return ",".join(f"{k.replace('_', '-')}={_label_value(v)}" for k, v in values.items())
 
 
+SWEEP_SEEDS_MAX = 10_000
+"""Most seeds per setting: a sweep plans (and gives a folder to) every run before it starts."""
+
+
 def check_seeds(seeds: int, *, minimum: int = 1) -> list[int]:
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < minimum:
-        raise UserInputError(f"--seeds must be an integer >= {minimum}, got {seeds!r}")
-    return list(range(seeds))
+    """Seeds ``0 .. seeds - 1`` (:func:`latentgraph.app.validation.check_seed_count`)."""
+    from latentgraph.app.validation import check_seed_count
+
+    count = check_seed_count(
+        seeds,
+        minimum=minimum,
+        maximum=SWEEP_SEEDS_MAX,
+        why="a sweep plans a run folder for every seed of every setting before it starts",
+    )
+    return list(range(count))
 
 
 def plan(

@@ -175,6 +175,26 @@ def _subset(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(size, n), replace=False))
 
 
+def _check_contexts(config, contexts: Sequence[ContextImages]) -> None:
+    """``ValueError`` unless every context's images have the shape the model was fitted to,
+    ``(n, S, S, C)``, and its targets index the model's ``K`` concepts (Markham et al., arXiv
+    2507.04754: the metrics compare real and generated images of one resolution)."""
+    size, channels = config.backbone.image_size, config.backbone.channels
+    for context in contexts:
+        shape = tuple(np.shape(context.images))
+        if len(shape) != 4 or shape[1:] != (size, size, channels):
+            raise ValueError(
+                f"images of context {context.name!r} must have shape (n, {size}, {size}, "
+                f"{channels}) for this model, got {shape}"
+            )
+        wrong = [t for t in context.targets if not 0 <= t < config.n_concepts]
+        if wrong:
+            raise ValueError(
+                f"targets of context {context.name!r} must be concept indices in "
+                f"[0, {config.n_concepts}), got {list(context.targets)}"
+            )
+
+
 def evaluate(
     fitted: FittedContextModule,
     *,
@@ -213,6 +233,7 @@ def evaluate(
         raise ValueError(f"n_eval must be an int >= 2, got {n_eval!r}")
     config, variant = fitted.config, fitted.variant
     n_concepts = config.n_concepts
+    _check_contexts(config, (*concept_contexts, *pair_contexts))
     metrics: dict[str, float] = {}
     result = Evaluation(metrics)
     sizes = config.backbone

@@ -44,6 +44,23 @@ def _rows(z: np.ndarray) -> np.ndarray:
     return z.reshape(-1, z.shape[-1])
 
 
+def check_same_shape(fitted, dataset: Dataset) -> None:
+    """``ValueError`` unless ``dataset`` has the dimensions the model was fitted to: ``n_obs``
+    (``d_x``), ``n_steps`` (``T``) and ``n_actions`` (``d_a``); an encoder applied frame by frame
+    would otherwise encode data of another shape and score it (Lachapelle et al., arXiv
+    2401.04890, Sec. 5: the metrics compare encodings of the data the model describes). The
+    latent count may differ from the data's (``n_latents`` is a model choice)."""
+    config = fitted.vae.config
+    fitted_shape = (config.n_obs, config.n_steps, config.n_actions)
+    data_shape = (dataset.n_obs, dataset.n_steps, dataset.n_actions)
+    if fitted_shape != data_shape:
+        raise ValueError(
+            "dataset must have the shape the model was fitted to: n_obs/n_steps/n_actions = "
+            f"{'/'.join(map(str, fitted_shape))}, got {'/'.join(map(str, data_shape))} "
+            f"({dataset.name})"
+        )
+
+
 def evaluate(
     fitted,
     dataset: Dataset,
@@ -66,6 +83,7 @@ def evaluate(
     """
     if not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 2:
         raise ValueError(f"max_rows must be an int >= 2, got {max_rows!r}")
+    check_same_shape(fitted, dataset)
     data = dataset.split(split)
     if not encode_all:
         n_needed = -(-max_rows // dataset.n_steps)
