@@ -7,7 +7,12 @@ import zipfile
 
 import numpy as np
 
-from latentgraph.app.mechanism_sparsity.presets import RUN_PRESETS, SIZING, estimate
+from latentgraph.app.mechanism_sparsity.presets import (
+    RUN_PRESETS,
+    SIZING,
+    estimate,
+    presets_for,
+)
 from latentgraph.app.options import add_shared_options
 from latentgraph.app.presets import (
     ResolvedPreset,
@@ -199,10 +204,11 @@ def load_dataset(args: argparse.Namespace):
 
 
 def apply_preset(args: argparse.Namespace) -> ResolvedPreset:
-    """Resolve ``--preset`` (a GPU is asked of the chosen backend: torch or JAX)."""
+    """Resolve ``--preset`` (a GPU is asked of the chosen backend: torch or JAX); the ``cpu``
+    preset depends on the data set's setting (:func:`.presets.presets_for`)."""
     return resolve_preset(
         args,
-        RUN_PRESETS,
+        presets_for(getattr(args, "dataset", None)),
         sizing=SIZING,
         has_accelerator=jax_has_gpu if args.backend == "numpyro" else torch_has_gpu,
     )
@@ -305,8 +311,6 @@ def run(args: argparse.Namespace) -> dict:
             checkpoint_every=checkpoint_every,
             progress=not args.no_progress,
         )
-        if args.backend == "numpyro" and args.resume:
-            raise UserInputError("--resume is not supported by the numpyro backend yet")
         device = check_arguments(args)
         check_run_dir(args.out, overwrite=args.overwrite, resume=args.resume)
         dataset = load_dataset(args)

@@ -11,6 +11,8 @@ samples, 40k steps at batch 256, rates 5e-3 / 5e-2 / 5e-2; it identifies the lat
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from latentgraph.app.presets import Estimate, frozen_presets
 
@@ -36,6 +38,14 @@ RUN_PRESETS = frozen_presets(
         },
     }
 )
+CPU_BY_SETTING = MappingProxyType(
+    {
+        "temporal": MappingProxyType({}),
+    }
+)
+"""Options of the ``cpu`` preset that differ by setting (the ``action`` setting uses
+``RUN_PRESETS["cpu"]`` as it is). ``temporal``: the search of ``BENCHMARKS.md``, "Search:
+temporal cpu preset (temporal_sparsity_non_trivial)", on seeds 101 and 102 (not the study's)."""
 SIZING = ("sizes", "n_samples", "steps", "batch_size")
 """Options that size a run: typing one keeps ``--preset auto`` at ``paper`` (the old defaults)."""
 
@@ -53,6 +63,26 @@ of evaluation, load 2.7 on 2 cores) when this table was written; small/numpyro: 
 cpu_numpyro_action_sparsity_non_trivial section (134-163 s for 40k steps); official: the
 "Speed: NumPyro (JAX) training step vs Pyro training step (cpu, 1 thread each)" section (771
 and 756 ms per step). Fixed seconds: data split, JIT compilation, the final evaluation."""
+
+
+def setting_of(dataset: str | None) -> str:
+    """``"temporal"`` for a named temporal data set (``temporal_*``, ``graph_temporal_*``),
+    else ``"action"`` (action data sets, and ``--data`` files, whose setting is only known
+    once they are read)."""
+    name = dataset or ""
+    return "temporal" if name.startswith(("temporal_", "graph_temporal_")) else "action"
+
+
+def presets_for(dataset: str | None) -> Mapping[str, Mapping[str, object]]:
+    """:data:`RUN_PRESETS` with the ``cpu`` preset of ``dataset``'s setting
+    (:data:`CPU_BY_SETTING`); ``paper`` is the same for every setting (the paper's App. D
+    trains both settings alike)."""
+    overrides = CPU_BY_SETTING.get(setting_of(dataset), {})
+    if not overrides:
+        return RUN_PRESETS
+    return frozen_presets(
+        {"paper": RUN_PRESETS["paper"], "cpu": {**RUN_PRESETS["cpu"], **overrides}}
+    )
 
 
 def estimate(args: argparse.Namespace, device: str, *, runs: int = 1) -> Estimate:
