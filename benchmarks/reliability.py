@@ -15,8 +15,17 @@ Every number in the BENCHMARKS.md table this writes is counted or measured by th
 * **memory**: peak resident memory of a fit on 1e6 mechanism-sparsity samples at the official
   network sizes, with the data generated in memory and read memory-mapped from a saved file.
 
+* **a hostile world** (issue 18, ``benchmarks/reliability_hostile.py``): the output side,
+  tampered run folders under ``--resume``, files that are not files, archives that lie,
+  numbers at the edges, writes that leave ``--out``, work before validation, nonsense
+  accepted, device names of every family; each command in a forked child with a timeout, judged
+  on its exit code, one stderr line naming the thing, no traceback, files outside ``--out``
+  untouched and ``--out`` unchanged on exit 2; plus a hypothesis fuzz of the command line
+  (``benchmarks/cli_fuzz.py``).
+
     python benchmarks/reliability.py                 # everything, records BENCHMARKS.md
     python benchmarks/reliability.py --kills 2 --no-memory --no-record   # quick look
+    python benchmarks/reliability.py --hostile-only --fuzz 300   # issue 18's classes only
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ TINY_OPTIONS = [
 TINY = ["fit", "mechanism-sparsity", *DATASET, *TINY_OPTIONS]
 TIMING = {"wall_s", "train_wall_s"}
 SECTION = "Reliability: bad inputs, faults, kills, memory (issue 6)"
+HOSTILE_SECTION = "Reliability: a hostile world (issue 18)"
 MEMORY_BOUND_MB = 2048
 """The stated bound: peak RSS of a fit on 1e6 samples at the official sizes, CPU."""
 
@@ -462,6 +472,53 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
+def render_hostile(result: dict) -> str:
+    prov = result["provenance"]
+    hostile = result["hostile"]
+    lines = [
+        f"Command: `python benchmarks/reliability.py {result['argv']}`; machine: {prov['machine']}; "
+        f"load average at the start: {result.get('load', '?')}; date: {prov['date']}; commit: "
+        f"`{prov['commit']}`.",
+        "",
+        "Each case is one command line run in a forked child (timeout, 16 GiB address-space "
+        "cap). Handled = the expected exit code (2: the user's input; 1: the machine, e.g. a "
+        "full disk; 0 where success is legitimate), no traceback and no timeout, on a non-zero "
+        "exit exactly one `latentgraph:` line naming the option or file, nothing outside `--out` "
+        "changed (a sentinel folder and the input files hashed before and after), `--out` "
+        "unchanged on exit 2, plus the case's own check (no marker file from a crafted pickle; "
+        "after a full disk the last checkpoint loads and no temporary file is left).",
+        "",
+        "| class | tried | handled |",
+        "|---|---|---|",
+    ]
+    for klass, counts in hostile["per_class"].items():
+        lines.append(f"| {klass} | {counts['tried']} | {counts['handled']} |")
+    tried = sum(c["tried"] for c in hostile["per_class"].values())
+    handled = sum(c["handled"] for c in hostile["per_class"].values())
+    lines.append(f"| **all** | **{tried}** | **{handled}** |")
+    skipped = [c for c in hostile["cases"] if c["skipped"]]
+    if skipped:
+        lines += ["", "Skipped (not possible on this machine): "
+                  + "; ".join(f"{c['case']} ({c['failure']})" for c in skipped)]  # fmt: skip
+    failed = [c for c in hostile["cases"] if not c["handled"] and not c["skipped"]]
+    if failed:
+        lines += ["", "Not handled:"]
+        lines += [f"- [{c['class']}] {c['case']}: {c['failure']}; last line: "
+                  f"`{c['message'][:160]}`" for c in failed]  # fmt: skip
+    if "fuzz" in result:
+        fuzz = result["fuzz"]
+        lines += [
+            "",
+            f"Fuzz (hypothesis, `benchmarks/cli_fuzz.py`, seed {fuzz['seed']}): {fuzz['cases']} "
+            f"generated command lines over every family's `fit` and `sweep` in {fuzz['wall_s']:.0f} s; "
+            f"exit codes {fuzz['codes']}; {len(fuzz['findings'])} findings (a traceback, an exit "
+            "code outside {0, 1, 2}, a timeout, a file outside `--out` touched, or `--out` changed "
+            "on exit 2).",
+        ]
+        lines += [f"- `{f['command'][:300]}`: {f['failure']}" for f in fuzz["findings"][:20]]
+    return "\n".join(lines)
+
+
 def run(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kills", type=int, default=5)
@@ -472,7 +529,19 @@ def run(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--render", action="store_true", help="re-render the recorded JSON only")
+    parser.add_argument(
+        "--hostile-only",
+        action="store_true",
+        help="run only issue 18's classes (and --fuzz), record their section only",
+    )
+    parser.add_argument("--no-hostile", action="store_true", help="skip issue 18's classes")
+    parser.add_argument(
+        "--classes", default=None, help="comma-separated hostile classes to run (default: all)"
+    )
+    parser.add_argument("--fuzz", type=int, default=100, help="fuzz examples (0: none)")
     args = parser.parse_args(argv)
+    if args.hostile_only:
+        return run_hostile(args, argv)
     if args.render:
         result = json.loads((Path(__file__).parent / "results" / "reliability.json").read_text())
         update_benchmarks_md(SECTION, render(result))
@@ -496,6 +565,35 @@ def run(argv: list[str] | None = None) -> dict:
     if not args.no_record:
         save_json("reliability", result)
         update_benchmarks_md(SECTION, text)
+    if not args.no_hostile:
+        run_hostile(args, argv)
+    return result
+
+
+def run_hostile(args: argparse.Namespace, argv: list[str] | None) -> dict:
+    """Issue 18's classes and the fuzz; recorded in their own section (``--render`` of the
+    issue-6 section is unaffected)."""
+    from reliability_hostile import hostile
+
+    result = {
+        "provenance": provenance(),
+        "argv": " ".join(argv or sys.argv[1:]),
+        "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+    }
+    only = None if args.classes is None else {c.strip() for c in args.classes.split(",")}
+    with tempfile.TemporaryDirectory(prefix="latentgraph-hostile-") as tmp:
+        print("hostile world ...", flush=True)
+        result["hostile"] = hostile(Path(tmp), only=only)
+    if args.fuzz:
+        from cli_fuzz import fuzz_run
+
+        print(f"fuzz ({args.fuzz} examples) ...", flush=True)
+        result["fuzz"] = fuzz_run(args.fuzz, random_seed=args.seed)
+    text = render_hostile(result)
+    print(text)
+    if not args.no_record:
+        save_json("reliability_hostile", result)
+        update_benchmarks_md(HOSTILE_SECTION, text)
     return result
 
 
