@@ -18,7 +18,13 @@ from time import perf_counter
 from typing import Any
 
 from latentgraph.app.presets import announce as announce_line
-from latentgraph.app.runs import check_same_run, prepare_run_dir, write_json
+from latentgraph.app.runs import (
+    check_same_run,
+    prepare_run_dir,
+    remove_stale_temps,
+    run_dir_lock,
+    write_json,
+)
 from latentgraph.app.validation import user_input
 
 
@@ -45,6 +51,10 @@ class RunPieces:
         extra_metrics: fitted model -> family metrics added to the shared ones.
         final_config: fitted model -> results added to ``config.json`` after the fit (e.g.
             the constraint bounds); keys absent before the fit are not compared on resume.
+        check_resume: run folder -> ``None``; with ``--resume``, raises
+            :class:`~latentgraph.errors.RunFolderError` naming the file when the folder's
+            checkpoint cannot be continued (unreadable, not a checkpoint, step out of range),
+            before anything in the folder changes.
     """
 
     fit: Callable[[Path], Any]
@@ -53,6 +63,7 @@ class RunPieces:
     check: Callable[[], None] = _nothing
     extra_metrics: Callable[[Any], dict] = _no_metrics
     final_config: Callable[[Any], dict] = field(default=_no_metrics)
+    check_resume: Callable[[Path], None] = _nothing
 
 
 def check_flat_metrics(metrics: Mapping) -> None:
@@ -91,6 +102,12 @@ def write_run(
             ``resume_may_change``.
         announce: the preset line, printed on stderr just before training.
 
+    The folder is locked (:func:`~latentgraph.app.runs.run_dir_lock`) from its preparation to
+    the last file, so a second process on the same folder is refused. With ``resume`` nothing
+    in the folder changes until ``config.json`` and the checkpoint passed their checks; then the
+    temporaries a killed write left behind are removed
+    (:func:`~latentgraph.app.runs.remove_stale_temps`) and training continues.
+
     ``metrics.json`` holds the evaluation's metrics plus ``steps``, ``wall_s`` (fit and
     evaluation), ``train_wall_s``, ``final_loss``, ``recoveries`` and the family's extras.
     """
@@ -99,10 +116,19 @@ def write_run(
     if callable(config):
         config = config()
     out = prepare_run_dir(out, overwrite=overwrite, resume=resume)
-    if resume:
-        check_same_run(out, config, ignore=resume_may_change)
-    else:
-        write_json(out / "config.json", config)
+    with run_dir_lock(out):
+        if resume:
+            check_same_run(out, config, ignore=resume_may_change)
+            pieces.check_resume(out)
+        remove_stale_temps(out)
+        if not resume:
+            write_json(out / "config.json", config)
+        return _fit_and_write(out, config, pieces, steps, announce)
+
+
+def _fit_and_write(
+    out: Path, config: Mapping, pieces: RunPieces, steps: int, announce: str | None
+) -> dict:
     if announce is not None:
         announce_line(announce)
     start = perf_counter()

@@ -18,6 +18,7 @@ from matplotlib.patches import Patch
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import linear_sum_assignment
 
+from latentgraph._atomic import save_figure
 from latentgraph.graphs._validation import (
     as_binary_matrix,
     as_name_sequence,
@@ -65,7 +66,7 @@ def _resolve_axes(axes: Sequence[Axes] | Axes | None, count: int, width: float) 
 
 def _finish(figure: Figure, path: str | os.PathLike[str] | None) -> Figure:
     if path is not None:
-        figure.savefig(path, dpi=150)
+        save_figure(figure, path, dpi=150)
     return figure
 
 

@@ -9,12 +9,15 @@ named by its path joined with ``/`` (e.g. ``encoder$params/layers_0/kernel``), a
 from __future__ import annotations
 
 import os
+import stat
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from latentgraph._atomic import atomic_write
+from latentgraph.errors import RunFolderError
 
 SEPARATOR = "/"
 
@@ -56,9 +59,39 @@ def save_pytree(tree: Mapping, path: str | os.PathLike) -> Path:
 
 
 def load_pytree(path: str | os.PathLike) -> dict:
-    """Read a file written by :func:`save_pytree` (numpy arrays, no pickle)."""
+    """Read a file written by :func:`save_pytree` (numpy arrays, no pickle).
+
+    Raises :class:`~latentgraph.errors.RunFolderError` (a ``ValueError``) naming ``path`` if it
+    is missing or not a regular file, or cannot be read as such an ``.npz`` (truncated, foreign,
+    holding pickled objects)."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint path {str(path)!r} does not exist or is not a file")
-    with np.load(path, allow_pickle=False) as archive:
-        return unflatten_pytree({name: archive[name] for name in archive.files})
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise RunFolderError(f"checkpoint {str(path)!r} does not exist") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise RunFolderError(f"checkpoint {str(path)!r} is {kind}, expected a checkpoint file")
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not hasattr(archive, "files"):  # a plain .npy array
+            raise ValueError(f"a single {type(archive).__name__}, not an .npz archive")
+        with archive:
+            flat = {name: archive[name] for name in archive.files}
+    except (ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RunFolderError(
+            f"checkpoint {str(path)!r} cannot be read as an .npz of arrays (damaged, truncated "
+            f"or not written by latentgraph): {first[:300]}"
+        ) from None
+    return unflatten_pytree(flat)
+
+
+def check_checkpoint(path: str | os.PathLike, *, missing_ok: bool = False) -> None:
+    """Read the pytree checkpoint at ``path`` without using it (:func:`load_pytree`'s checks,
+    plus a ``format`` entry): the ``--resume`` check that runs before anything in the run
+    folder changes. With ``missing_ok`` an absent ``path`` passes (a dangling link does not)."""
+    if missing_ok and not os.path.lexists(path):
+        return
+    if "format" not in load_pytree(path):
+        raise RunFolderError(f"checkpoint {str(path)!r} is not a training checkpoint (no format)")

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from latentgraph._atomic import atomic_path
+
 PARENT_DIMS = {"action_graph": "parent_action", "latent_graph": "parent_latent"}
 
 
@@ -153,19 +155,13 @@ def split_posterior_tree(
 
 
 def save_posterior(tree, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-    """Write ``tree`` as netCDF (HDF5) to ``path`` atomically (temporary file, then rename)."""
+    """Write ``tree`` as netCDF (HDF5) to ``path`` atomically: into a uniquely named temporary
+    beside ``path`` (:func:`latentgraph._atomic.atomic_path`), ``fsync``-ed, then renamed over
+    ``path`` (a symbolic link there is replaced, never followed). An ``OSError`` while writing
+    leaves an older ``path`` as it was and removes the temporary."""
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"path {str(path)!r} exists; pass overwrite=True to replace it")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         tree.to_netcdf(tmp, engine="h5netcdf")
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -8,6 +8,7 @@ objective (e.g. a Pyro ELBO plus a sparsity constraint).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from latentgraph.inference.checkpoint_torch import load_checkpoint, save_checkpoint
+from latentgraph.inference.checkpoint_torch import save_checkpoint
 from latentgraph.inference.devices_torch import resolve_device, seed_everything
 from latentgraph.inference.settings import History, NonFiniteLossError, TrainConfig
 from latentgraph.inference.training_state_torch import TrainingState, clone_tree
@@ -181,8 +182,8 @@ def train(
         module, optimizer, generator, n, device, objective_state,
         groups=groups, batch_size=config.batch_size,
     )  # fmt: skip
-    if resume and Path(checkpoint_path).is_file():
-        state.restore(load_checkpoint(checkpoint_path))
+    if resume and os.path.lexists(checkpoint_path):  # a folder there is refused, not skipped
+        state.load(checkpoint_path, steps=config.steps)
     else:
         state.new_epoch()
     last_good = state.capture()

@@ -13,10 +13,19 @@ same thread count), which ``tests/pyro/test_resume.py`` checks by killing real t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+
+from latentgraph.errors import RunFolderError
+from latentgraph.inference.checkpoint_torch import (
+    check_optimizer_state,
+    check_shapes,
+    check_training_state,
+    load_checkpoint,
+)
 
 CHECKPOINT_FORMAT = 2
 
@@ -140,6 +149,31 @@ class TrainingState:
         if self.objective_state is not None:
             state["extra"] = self.objective_state[0]()
         return clone_tree(state, device)
+
+    def load(self, path: str | os.PathLike, *, steps: int | None = None) -> None:
+        """:meth:`restore` the checkpoint file ``path`` after checking it fits this run: a
+        weights-only torch file holding a training state of this format, ``0 <= step <=
+        steps``, the model's and optimiser's tensors of this run's shapes, generator states
+        of this torch; otherwise :class:`~latentgraph.errors.RunFolderError` naming the file
+        and the first thing that differs (nothing is restored then)."""
+        state = load_checkpoint(path)
+        check_training_state(state, path, steps=steps, format=CHECKPOINT_FORMAT)
+        check_shapes(self.module.state_dict(), state["module"], path, "module")
+        check_optimizer_state(self.optimizer, state["optimizer"], path)
+        if self.objective_state is not None and "extra" in state:
+            check_shapes(self.objective_state[0](), state["extra"], path, "extra")
+        rng = {"torch_rng": torch.get_rng_state(), "epoch_rng": self.generator.get_state(),
+               "batch_generator": self.generator.get_state()}  # fmt: skip
+        for key, want in rng.items():
+            if state[key].shape != want.shape:
+                raise RunFolderError(
+                    f"checkpoint {str(path)!r}: {key} has {state[key].numel()} bytes, this "
+                    f"torch's generator state has {want.numel()}"
+                )
+        try:
+            self.restore(state)
+        except ValueError as err:  # the data do not match (the minibatch order check)
+            raise RunFolderError(f"checkpoint {str(path)!r}: {err}") from None
 
     def restore(self, state: dict) -> None:
         """Put a :meth:`capture`-d (or loaded) state back; the argument is not kept."""

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from latentgraph.errors import RunFolderError
 from latentgraph.inference.checkpoint_torch import load_checkpoint, save_checkpoint
 from latentgraph.inference.devices_torch import resolve_device
 from latentgraph.inference.lagrangian_torch import DualAscent, EdgeCountConstraint
@@ -63,8 +64,10 @@ def test_checkpoint_loading_refuses_pickled_code(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"x": Evil()}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(RunFolderError, match="weights-only") as caught:
         load_checkpoint(path)
+    assert str(path) in str(caught.value)
+    assert isinstance(caught.value.__context__, pickle.UnpicklingError)
 
 
 def test_train_config_and_device_validation():

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from latentgraph._atomic import save_figure
 from latentgraph.app.report import draw_training_curves, markdown_table, write_report
 from latentgraph.app.run_folder import RunPieces, write_run
 from latentgraph.app.runs import write_npy
@@ -46,6 +47,7 @@ from latentgraph.families.context_module.fit_pyro import (
 )
 from latentgraph.families.context_module.variants import Variant
 from latentgraph.graphs import EdgeBeliefs, draw_graph_comparison
+from latentgraph.inference.checkpoint_torch import check_checkpoint
 from latentgraph.inference.svi_torch import TrainConfig
 
 RESUME_MAY_CHANGE = ("train.progress", "train.device", "train.checkpoint_every")
@@ -267,7 +269,15 @@ def run_fit(
             protocol=protocol,
         )
 
-    pieces = RunPieces(check=check, fit=fit_in, evaluate=evaluate_test, write_outputs=write_outputs)
+    pieces = RunPieces(
+        check=check,
+        fit=fit_in,
+        evaluate=evaluate_test,
+        write_outputs=write_outputs,
+        check_resume=lambda out: check_checkpoint(
+            out / "checkpoint.pt", steps=train_config.steps, missing_ok=True
+        ),
+    )
     return write_run(
         out,
         config=run_config,
@@ -327,7 +337,7 @@ def draw_generation_grid(
     if title:
         figure.suptitle(title, fontsize=10)
     if path is not None:
-        figure.savefig(path, dpi=100)
+        save_figure(figure, path, dpi=100)
     return figure
 
 

@@ -12,6 +12,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from latentgraph._atomic import save_figure
+
 
 def assignment_image(labels: np.ndarray) -> np.ndarray:
     """Colour a label map ``(H, W)`` (slot index, -1 for "none") as RGB ``(H, W, 3)``: one
@@ -48,7 +50,7 @@ def draw_reconstructions(examples: dict, path: str | os.PathLike | None = None):
             axes[r, c].set_yticks([])
         axes[r, 0].set_ylabel(label, fontsize=7)
     if path is not None:
-        figure.savefig(path, dpi=110)
+        save_figure(figure, path, dpi=110)
     return figure
 
 
@@ -71,5 +73,5 @@ def draw_slot_decodings(examples: dict, path: str | os.PathLike | None = None):
             ax.set_yticks([])
     axes[0, 0].set_title("input", fontsize=8)
     if path is not None:
-        figure.savefig(path, dpi=110)
+        save_figure(figure, path, dpi=110)
     return figure

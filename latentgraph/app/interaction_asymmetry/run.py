@@ -35,6 +35,7 @@ from latentgraph.families.interaction_asymmetry.fit_pyro import (
     check_fit_arguments,
     fit,
 )
+from latentgraph.inference.checkpoint_torch import check_checkpoint
 from latentgraph.inference.svi_torch import TrainConfig
 
 RESUME_MAY_CHANGE = ("train.progress", "train.device", "train.checkpoint_every")
@@ -158,6 +159,9 @@ def run_fit(
         evaluate=evaluate_test,
         write_outputs=write_outputs,
         extra_metrics=extra_metrics,
+        check_resume=lambda out: check_checkpoint(
+            out / "checkpoint.pt", steps=train_config.steps, missing_ok=True
+        ),
     )
     return write_run(
         out,

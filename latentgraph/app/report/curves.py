@@ -9,6 +9,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from latentgraph._atomic import save_figure
+
 
 def _plot_series(
     ax: Axes, rows: Sequence[Mapping[str, float]], names: Sequence[str], **style
@@ -77,5 +79,5 @@ def draw_training_curves(
     if title:
         figure.suptitle(title)
     if path is not None:
-        figure.savefig(path, dpi=110)
+        save_figure(figure, path, dpi=110)
     return figure

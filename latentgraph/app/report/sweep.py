@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from latentgraph._atomic import save_figure
+
 
 def _label(setting) -> str:
     return f"{setting:g}" if isinstance(setting, float) else str(setting)
@@ -58,5 +60,5 @@ def draw_sweep(
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
     if path is not None:
-        fig.savefig(path, dpi=120)
+        save_figure(fig, path, dpi=120)
     return fig
