@@ -34,6 +34,7 @@ from latentgraph.graphs import (
     entanglement_graph,
     guaranteed_disentangled,
 )
+from latentgraph.inference.checkpoint_torch import check_checkpoint
 from latentgraph.inference.posterior import save_posterior
 from latentgraph.inference.svi_torch import TrainConfig
 
@@ -130,12 +131,17 @@ def run_fit(
         _write_graphs_and_figures(out, result)
         _write_report(out, dataset, fitted, result, metrics)
 
+    def check_resume(out: Path) -> None:
+        if backend == "pyro":
+            check_checkpoint(out / checkpoint_name, steps=train_config.steps, missing_ok=True)
+
     pieces = RunPieces(
         check=lambda: check(dataset, model_config, sparsity, train_config),
         fit=fit_in,
         evaluate=lambda fitted: evaluate(fitted, dataset, "test"),
         write_outputs=write_outputs,
         final_config=lambda fitted: {"bounds": fitted.bounds},
+        check_resume=check_resume,
     )
     return write_run(
         out,
