@@ -59,7 +59,7 @@ BASES: dict[str, list[str]] = {
         "--no-progress",
     ],
     "sweep": ["sweep", "mechanism-sparsity", "--dataset", "action_sparsity_non_trivial",
-              "--n-samples", "1000", "--sizes", "small", "--bounds", "15", "--seeds", "1",
+              "--n-samples", "1000", "--sizes", "small", "--bounds", "15", "--seeds", "2",
               "--steps", "2", "--batch-size", "32", "--no-progress", "--device", "cpu"],
 }  # fmt: skip
 

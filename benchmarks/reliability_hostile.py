@@ -58,7 +58,7 @@ CM_FIT = [
 ]  # fmt: skip
 SWEEP = [
     "sweep", "mechanism-sparsity", *MS_DATA, "--n-samples", "2000", "--sizes", "small",
-    "--bounds", "15,20", "--seeds", "1", "--steps", "5", "--batch-size", "64", "--no-progress",
+    "--bounds", "15,20", "--seeds", "2", "--steps", "5", "--batch-size", "64", "--no-progress",
     "--device", "cpu",
 ]  # fmt: skip
 FAMILIES = {
@@ -398,7 +398,7 @@ def cases() -> list[Case]:
         Case("files that are not files", "--data is a broken symlink", data_fit, (2,),
              "data.npz", setup=_data(link("/nonexistent/latentgraph.npz")), timeout=120),
         Case("files that are not files", "context-module --data-dir manifest.json is a FIFO",
-             [*CM_FIT, "--data-dir", "{root}/inputs/quad", *out], (2,), "manifest.json",
+             [*CM_FIT, "--data-dir", "{root}/inputs/quad", *out], (2,), "inputs/quad",
              setup=lambda root, f: (os.makedirs(root / "inputs" / "quad"),
                                     os.mkfifo(root / "inputs" / "quad" / "manifest.json")),
              timeout=120),

@@ -30,7 +30,9 @@ from latentgraph.data._checks import check_path
 from latentgraph.errors import UserInputError
 
 __all__ = [
+    "MissingPathError",
     "NpyMember",
+    "PathExistsError",
     "available_memory_bytes",
     "check_fits_in_memory",
     "check_regular_file",
@@ -41,6 +43,18 @@ __all__ = [
 
 CHUNK_BYTES = 1 << 24
 """Bytes scanned at a time by :func:`count_non_finite` (16 MiB)."""
+
+
+class MissingPathError(UserInputError, FileNotFoundError):
+    """A path given as input that does not exist. Both a
+    :class:`~latentgraph.errors.UserInputError` (the command line reports it as the user's:
+    one line, exit code 2) and a ``FileNotFoundError`` (what callers of the library catch)."""
+
+
+class PathExistsError(UserInputError, FileExistsError):
+    """A target path given as input that holds something the call must not replace; both a
+    :class:`~latentgraph.errors.UserInputError` and a ``FileExistsError``."""
+
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),

@@ -35,7 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from latentgraph.data._checks import check_binary_matrix, check_path, check_text, describe
-from latentgraph.data._files import check_regular_file, inspect_npy
+from latentgraph.data._files import (
+    MissingPathError,
+    PathExistsError,
+    check_regular_file,
+    inspect_npy,
+)
 from latentgraph.errors import UserInputError
 
 __all__ = ["ArrayDataset", "ArrayDatasetWriter"]
@@ -113,19 +118,19 @@ def _prepare_target(path: Path, overwrite: bool) -> None:
     if not isinstance(overwrite, bool):
         raise TypeError(f"`overwrite` must be a bool, got {describe(overwrite)}")
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"`path` folder {str(path.parent)!r} does not exist")
+        raise MissingPathError(f"`path` folder {str(path.parent)!r} does not exist")
     if not path.exists():
         return
     if not path.is_dir():
-        raise FileExistsError(f"`path` {str(path)!r} exists and is not a folder")
+        raise PathExistsError(f"`path` {str(path)!r} exists and is not a folder")
     if not any(path.iterdir()):
         return
     if not overwrite:
-        raise FileExistsError(
+        raise PathExistsError(
             f"`path` {str(path)!r} exists and is not empty; pass overwrite=True to replace it"
         )
     if not (path / MANIFEST).is_file():
-        raise FileExistsError(
+        raise PathExistsError(
             f"`path` {str(path)!r} is not an ArrayDataset folder (no {MANIFEST}); refusing to "
             "replace it even with overwrite=True"
         )
@@ -312,7 +317,7 @@ class ArrayDataset:
             raise TypeError(f"`mmap` must be a bool, got {describe(mmap)}")
         manifest_path = path / MANIFEST
         if not os.path.lexists(manifest_path):
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f"`path` {str(path)!r} is not an ArrayDataset folder (no {MANIFEST})"
             )
         check_regular_file(manifest_path, "path")
@@ -358,7 +363,7 @@ def _load_npy(file: Path, mode: str | None) -> np.ndarray:
     """One array file of the folder, after its header is checked (:func:`inspect_npy`: a
     regular file whose header declares no more bytes than it holds)."""
     if not os.path.lexists(file):
-        raise FileNotFoundError(f"data set file {str(file)!r} is missing")
+        raise MissingPathError(f"data set file {str(file)!r} is missing")
     inspect_npy(file, "data set file")
     try:
         array = np.load(file, mmap_mode=mode, allow_pickle=False)

@@ -45,7 +45,9 @@ from latentgraph.data._checks import (
     describe,
 )
 from latentgraph.data._files import (
+    MissingPathError,
     NpyMember,
+    PathExistsError,
     check_fits_in_memory,
     count_non_finite,
     inspect_npz,
@@ -330,13 +332,14 @@ class Dataset:
 
         The file is written to a temporary file in the target directory and moved into place,
         so a reader never sees a half-written file. An existing file is never replaced unless
-        ``overwrite=True`` (FileExistsError otherwise). Returns the path written.
+        ``overwrite=True`` (otherwise :class:`~latentgraph.data._files.PathExistsError`, a
+        ``FileExistsError`` and a ``UserInputError``). Returns the path written.
         """
         path = check_path(path)
         if not isinstance(overwrite, bool):
             raise TypeError(f"`overwrite` must be a bool, got {describe(overwrite)}")
         if path.exists() and not overwrite:
-            raise FileExistsError(f"`path` {str(path)!r} exists; pass overwrite=True to replace it")
+            raise PathExistsError(f"`path` {str(path)!r} exists; pass overwrite=True to replace it")
         try:
             info_json = json.dumps(self.info, allow_nan=False)
         except (TypeError, ValueError) as err:
@@ -375,7 +378,7 @@ class Dataset:
         if not isinstance(mmap, bool):
             raise TypeError(f"`mmap` must be a bool, got {describe(mmap)}")
         if not os.path.lexists(path):
-            raise FileNotFoundError(f"`path` {str(path)!r} does not exist or is not a file")
+            raise MissingPathError(f"`path` {str(path)!r} does not exist or is not a file")
         members = inspect_npz(path, "path")
         required = ("format_version", "name", "info")
         if set(required) - set(members):

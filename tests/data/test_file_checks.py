@@ -290,3 +290,21 @@ def test_a_good_file_still_loads_byte_identical(tmp_path):
     rows = np.concatenate([loaded.split(s)["x"][:, 0] for s in ("train", "valid", "test")])
     order = np.random.default_rng(0).permutation(50)
     assert rows.tobytes() == x[order].astype(np.float32).tobytes()
+
+
+def test_missing_and_occupied_paths_are_user_errors_and_os_errors(tmp_path):
+    """The library's callers catch FileNotFoundError / FileExistsError; the command line
+    reports UserInputError as the user's (exit 2): the two error types are both."""
+    with pytest.raises(FileNotFoundError) as missing:
+        Dataset.load(tmp_path / "missing.npz")
+    assert isinstance(missing.value, UserInputError)
+    path = small_dataset().save(tmp_path / "ds.npz")
+    with pytest.raises(FileExistsError) as exists:
+        small_dataset().save(path)
+    assert isinstance(exists.value, UserInputError) and str(path) in str(exists.value)
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError) as foreign:
+        ArrayDataset("toy", {"train": {"a": np.zeros(3)}}).save(tmp_path / "foreign")
+    assert isinstance(foreign.value, UserInputError)
+    assert (tmp_path / "foreign" / "notes.txt").read_text() == "mine"
