@@ -97,6 +97,8 @@ _ID_SPLITS = ("train", "valid", "test")
 OOD_SPLIT = "test_ood"
 _OOD_KINDS = (None, "diagonal")
 _GENERATOR_VERSION = 1
+DEFAULT_SCALE_RANGE = (0.1, 0.15)
+"""In-distribution ``scale`` range, a fraction of the frame side (the original's 64x64 recipe)."""
 # sub-sample budget per rendering chunk (bounds the int8 label canvas to ~16 MB)
 _CHUNK_SUBSAMPLES = 1 << 24
 
@@ -323,6 +325,27 @@ def _check_n_objects(n_objects: object, ood: str | None) -> tuple[int, int]:
     return low, high
 
 
+def _check_scale_range(scale_range: object, ood: str | None) -> tuple[float, float]:
+    """``(low, high)`` with ``0 < low <= high <= 0.5``; only the in-distribution recipe has one."""
+    if scale_range is None:
+        return DEFAULT_SCALE_RANGE
+    ok = (
+        isinstance(scale_range, Sequence)
+        and len(scale_range) == 2
+        and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in scale_range)
+    )
+    if not ok:
+        raise TypeError(
+            f"`scale_range` must be a (low, high) pair of floats, got {describe(scale_range)}"
+        )
+    low, high = float(scale_range[0]), float(scale_range[1])
+    if not (0.0 < low <= high <= 0.5):
+        raise ValueError(f"`scale_range` must satisfy 0 < low <= high <= 0.5, got {scale_range!r}")
+    if ood is not None and (low, high) != DEFAULT_SCALE_RANGE:
+        raise ValueError("`scale_range` applies to ood=None only (the diagonal split has its own)")
+    return low, high
+
+
 def _check_ood(ood: object) -> str | None:
     if ood not in _OOD_KINDS:
         raise ValueError(f"`ood` must be one of {_OOD_KINDS}, got {ood!r}")
@@ -338,7 +361,12 @@ def _check_delta(delta: object) -> float:
     return delta
 
 
-def _sample_id(n: int, n_objects: tuple[int, int], rng: np.random.Generator) -> dict:
+def _sample_id(
+    n: int,
+    n_objects: tuple[int, int],
+    rng: np.random.Generator,
+    scale_range: tuple[float, float] = DEFAULT_SCALE_RANGE,
+) -> dict:
     low, high = n_objects
     # one row of uniforms per image, so the first images of a stream do not depend on n
     u = rng.random((n, 1 + high * len(FACTOR_NAMES)))
@@ -346,7 +374,7 @@ def _sample_id(n: int, n_objects: tuple[int, int], rng: np.random.Generator) -> 
     u = u[:, 1:].reshape(n, high, len(FACTOR_NAMES))
     latents = np.empty((n, high, len(FACTOR_NAMES)))
     latents[..., 0:2] = 0.1 + 0.7 * u[..., 0:2]
-    latents[..., 2] = 0.1 + 0.05 * u[..., 2]
+    latents[..., 2] = scale_range[0] + (scale_range[1] - scale_range[0]) * u[..., 2]
     latents[..., 3] = u[..., 3]
     shape_ids = np.array(list(SHAPE_IDS.values()), dtype=np.float64)
     latents[..., 4] = shape_ids[np.minimum(np.floor(3 * u[..., 4]), 2).astype(int)]
@@ -446,7 +474,18 @@ def sample_sprite_latents(
 
 
 # ----------------------------------------------------------------------------- data sets
-def _plan(n, image_size, n_objects, seed, ood, supersample, split_fractions, n_ood, delta):
+def _plan(
+    n,
+    image_size,
+    n_objects,
+    seed,
+    ood,
+    supersample,
+    split_fractions,
+    n_ood,
+    delta,
+    scale_range=None,
+):
     """Check every argument and draw all latents (small); images are rendered later."""
     n = check_int(n, "n", minimum=3)
     image_size = check_int(image_size, "image_size", minimum=4)
@@ -456,6 +495,7 @@ def _plan(n, image_size, n_objects, seed, ood, supersample, split_fractions, n_o
     supersample = check_int(supersample, "supersample", minimum=1)
     fractions = check_split_fractions(split_fractions)
     delta = _check_delta(delta)
+    scale_range = _check_scale_range(scale_range, ood)
     sizes = split_sizes(n, fractions, name="n")
     if ood is not None:
         sizes[OOD_SPLIT] = sizes["test"] if n_ood is None else check_int(n_ood, "n_ood", minimum=1)
@@ -469,7 +509,7 @@ def _plan(n, image_size, n_objects, seed, ood, supersample, split_fractions, n_o
             continue
         rng = np.random.default_rng(stream)
         if ood is None:
-            latents[split] = _sample_id(sizes[split], n_objects, rng)
+            latents[split] = _sample_id(sizes[split], n_objects, rng, scale_range)
         else:
             latents[split] = _sample_diagonal(
                 sizes[split], n_objects[0], delta, split == OOD_SPLIT, rng
@@ -491,6 +531,8 @@ def _plan(n, image_size, n_objects, seed, ood, supersample, split_fractions, n_o
         "shape_ids": dict(SHAPE_IDS),
         "max_objects": n_objects[1],
     }
+    if scale_range != DEFAULT_SCALE_RANGE:  # recorded only when set, so older sets still match
+        info["scale_range"] = list(scale_range)
     return latents, window, info
 
 
@@ -515,6 +557,7 @@ def make_sprites(
     split_fractions: Sequence[float] = (0.9, 0.05, 0.05),
     n_ood: int | None = None,
     delta: float = 0.125,
+    scale_range: tuple[float, float] | None = None,
 ) -> ArrayDataset:
     """Generate a sprites data set in memory (use :func:`write_sprites` for large sets).
 
@@ -531,6 +574,10 @@ def make_sprites(
         split_fractions: train/valid/test fractions.
         n_ood: rows of ``test_ood`` (default: as many as ``test``).
         delta: band half-width around the diagonal (Wiedemer et al.: 0.125).
+        scale_range: ``(low, high)`` of the uniform ``scale`` (linear size as a fraction of
+            the frame side) of the in-distribution recipe; None: the original ``(0.1, 0.15)``,
+            3-5 pixels at 32x32. Sizes are frame-relative, so a 32x32 image keeps the 64x64
+            objects' proportions at half their pixel size; ``(0.16, 0.24)`` gives 5-8 pixels.
 
     Returns:
         An :class:`~latentgraph.data.ArrayDataset` whose splits hold ``images`` uint8
@@ -545,7 +592,7 @@ def make_sprites(
         ({'train': 18, 'valid': 1, 'test': 1}, (18, 4, 5))
     """
     latents, window, info = _plan(
-        n, image_size, n_objects, seed, ood, supersample, split_fractions, n_ood, delta
+        n, image_size, n_objects, seed, ood, supersample, split_fractions, n_ood, delta, scale_range
     )
     splits = {}
     for split, sampled in latents.items():
@@ -572,6 +619,7 @@ def write_sprites(
     split_fractions: Sequence[float] = (0.9, 0.05, 0.05),
     n_ood: int | None = None,
     delta: float = 0.125,
+    scale_range: tuple[float, float] | None = None,
     chunk_size: int = 2048,
     overwrite: bool = False,
     progress: bool = False,
@@ -588,7 +636,7 @@ def write_sprites(
     if not isinstance(progress, bool):
         raise TypeError(f"`progress` must be a bool, got {describe(progress)}")
     latents, window, info = _plan(
-        n, image_size, n_objects, seed, ood, supersample, split_fractions, n_ood, delta
+        n, image_size, n_objects, seed, ood, supersample, split_fractions, n_ood, delta, scale_range
     )
     size = info["image_size"]
     layout = {
@@ -651,13 +699,16 @@ def load_or_write_sprites(path: str | os.PathLike, **settings) -> ArrayDataset:
                 ("split_fractions", (0.9, 0.05, 0.05)),
                 ("n_ood", None),
                 ("delta", 0.125),
+                ("scale_range", None),
             )
         }
         unknown = set(settings) - set(plan_args)
         if unknown:
             raise TypeError(f"unknown sprites settings {sorted(unknown)}")
         wanted = _describe_settings(**plan_args)
-        found = {key: existing.info.get(key) for key in wanted}
+        keys = [*wanted, *(["scale_range"] if "scale_range" in existing.info else [])]
+        found = {key: existing.info.get(key) for key in keys}
+        wanted = {key: wanted.get(key) for key in keys}
         if existing.info.get("kind") == "sprites" and found == wanted:
             return existing
         if not overwrite:
@@ -680,7 +731,7 @@ def _describe_settings(**plan_args) -> dict:
     if ood is not None:
         n_ood = plan_args["n_ood"]
         sizes[OOD_SPLIT] = sizes["test"] if n_ood is None else check_int(n_ood, "n_ood")
-    return {
+    described = {
         "generator_version": _GENERATOR_VERSION,
         "n": n,
         "image_size": check_int(plan_args["image_size"], "image_size", minimum=4),
@@ -692,3 +743,7 @@ def _describe_settings(**plan_args) -> dict:
         "split_fractions": list(fractions),
         "sizes": sizes,
     }
+    scale_range = _check_scale_range(plan_args.get("scale_range"), ood)
+    if scale_range != DEFAULT_SCALE_RANGE:
+        described["scale_range"] = list(scale_range)
+    return described

@@ -130,6 +130,13 @@ class InteractionAsymmetryConfig:
             the encoder, ``query_width`` in the decoder; the official default,
             ``docs/interaction_asymmetry.md#attention-logit-scale``) or
             ``"head_dim"``: by the head dimension to the -1/2 (standard).
+        kv_norm: a LayerNorm (learned affine) on the keys' and values' input of every
+            cross-attention layer, the encoder's tokens and the decoder's projected slots, as
+            the official Transformer layer has (``docs/interaction_asymmetry.md#key-value-layernorm``).
+            Without it the decoder's projected slots have a standard deviation of about 0.2 at
+            initialisation and the attention logits about 0.1, so the softmax over slots starts
+            (and, at CPU budgets, stays) almost uniform. ``False`` is the library before the fix
+            (run folders written without the field load with ``False``).
     """
 
     image_size: int = OFFICIAL_IMAGE_SIZE
@@ -143,6 +150,7 @@ class InteractionAsymmetryConfig:
     alpha_warmup_steps: int = 25_000
     posterior_scale_factor: float = 0.5
     attention_scale: str = "width"
+    kv_norm: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
@@ -175,6 +183,8 @@ class InteractionAsymmetryConfig:
             raise ValueError(
                 f"alpha_warmup_steps must be a non-negative int, got {self.alpha_warmup_steps!r}"
             )
+        if not isinstance(self.kv_norm, bool):
+            raise ValueError(f"kv_norm must be a bool, got {self.kv_norm!r}")
         if self.attention_scale not in ATTENTION_SCALES:
             raise ValueError(
                 f"attention_scale must be one of {ATTENTION_SCALES}, got {self.attention_scale!r}"
@@ -211,6 +221,7 @@ class InteractionAsymmetryConfig:
     @classmethod
     def from_dict(cls, data: dict) -> InteractionAsymmetryConfig:
         data = dict(data)
+        data.setdefault("kv_norm", False)  # configs written before the field had no such norm
         return cls(
             encoder=EncoderSizes(**data.pop("encoder", {})),
             decoder=DecoderSizes(**data.pop("decoder", {})),

@@ -7,11 +7,14 @@ the same for every image. ``n_layers`` pre-LN layers follow, each
 
 .. math::
     A^{(l,h)}_{p,k} &= \\mathrm{softmax}_k\\big(s\\, (W^Q_h \\bar h_p + b^Q_h)^\\top
-                        (W^K_h z_k + b^K_h)\\big), \\quad \\bar h_p = \\mathrm{LN}(h_p) \\\\
-    h_p &\\leftarrow h_p + W^O \\big[\\textstyle\\sum_k A^{(l,h)}_{p,k} (W^V_h z_k + b^V_h)
+                        (W^K_h \\bar z_k + b^K_h)\\big), \\quad \\bar h_p = \\mathrm{LN}(h_p),
+                        \\; \\bar z_k = \\mathrm{LN}_l(z_k) \\\\
+    h_p &\\leftarrow h_p + W^O \\big[\\textstyle\\sum_k A^{(l,h)}_{p,k} (W^V_h \\bar z_k + b^V_h)
           \\big]_h + b^O, \\qquad h_p \\leftarrow h_p + \\mathrm{FF}(\\mathrm{LN}(h_p))
 
-with the softmax over the ``K`` slots and no attention among pixels, so each pixel is decoded
+(``LN_l``: the layer's LayerNorm of the projected slots, present with ``config.kv_norm`` as in
+the official layer, ``docs/interaction_asymmetry.md#key-value-layernorm``) with the softmax
+over the ``K`` slots and no attention among pixels, so each pixel is decoded
 on its own given the slots; a final LayerNorm and an MLP ``q -> q -> q -> 3`` give RGB (no
 squashing). ``s`` is ``q**-0.5`` (official, ``docs/interaction_asymmetry.md#attention-logit-scale``) or
 the head dimension to the -1/2.
@@ -55,11 +58,19 @@ class DecoderLayer(nn.Module):
     """Pre-LN cross-attention from pixel queries to slots (softmax over slots), then FF."""
 
     def __init__(
-        self, query_width: int, slot_width: int, n_heads: int, ff_hidden: int, *, scale: float
+        self,
+        query_width: int,
+        slot_width: int,
+        n_heads: int,
+        ff_hidden: int,
+        *,
+        scale: float,
+        kv_norm: bool = True,
     ):
         super().__init__()
         self.n_heads, self.head_dim, self.scale = n_heads, slot_width // n_heads, scale
         self.norm_attention = nn.LayerNorm(query_width)
+        self.norm_slots = nn.LayerNorm(slot_width) if kv_norm else nn.Identity()
         self.q = xavier_linear(query_width, slot_width)
         self.k = xavier_linear(slot_width, slot_width)
         self.v = xavier_linear(slot_width, slot_width)
@@ -79,6 +90,7 @@ class DecoderLayer(nn.Module):
         """``h``: ``(B or 1, P, q)``; ``slots``: ``(B, K, w)`` -> update ``(B, P, q)`` and
         weights ``(B, H, P, K)`` (``None`` for ``"fused"``)."""
         normed = self.norm_attention(h)
+        slots = self.norm_slots(slots)
         keys, values = self._slot_heads(slots, self.k), self._slot_heads(slots, self.v)
         batch, n_slots = slots.shape[:2]
         heads, e = self.n_heads, self.head_dim
@@ -151,7 +163,14 @@ class CrossAttentionDecoder(nn.Module):
         )
         scale = logit_scale(config.attention_scale, s.query_width, s.slot_width // s.n_heads)
         self.layers = nn.ModuleList(
-            DecoderLayer(s.query_width, s.slot_width, s.n_heads, s.ff_hidden, scale=scale)
+            DecoderLayer(
+                s.query_width,
+                s.slot_width,
+                s.n_heads,
+                s.ff_hidden,
+                scale=scale,
+                kv_norm=config.kv_norm,
+            )
             for _ in range(s.n_layers)
         )
         self.final_norm = nn.LayerNorm(s.query_width)

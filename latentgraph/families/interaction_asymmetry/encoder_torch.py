@@ -17,8 +17,9 @@ Brady et al. (2024, arXiv 2411.07784); ``docs/interaction_asymmetry.md#encoder``
 6. the ``K x D`` output split into ``mu`` (first ``d``) and ``s`` (last ``d``); the posterior std
    is ``0.5 exp(s)`` (applied by the Pyro guide).
 
-Choice left open by the original (``docs/interaction_asymmetry.md#open-choices``): the tokens get no extra LayerNorm before the
-cross-attention's key/value projections (they are standardised already).
+With ``config.kv_norm`` (default, as the official layer) every cross-attention layer normalises
+the tokens with its own LayerNorm before the key/value projections
+(``docs/interaction_asymmetry.md#key-value-layernorm``).
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ from latentgraph.families.interaction_asymmetry.layers_torch import (
 class EncoderLayer(nn.Module):
     """Pre-LN: cross-attention to tokens, self-attention among slots, feed-forward."""
 
-    def __init__(self, width: int, n_heads: int, ff_multiplier: int, *, scale: float):
+    def __init__(
+        self, width: int, n_heads: int, ff_multiplier: int, *, scale: float, kv_norm: bool = True
+    ):
         super().__init__()
         self.norm_cross = nn.LayerNorm(width)
+        self.norm_tokens = nn.LayerNorm(width) if kv_norm else nn.Identity()
         self.cross = MultiHeadAttention(width, width, n_heads, scale=scale)
         self.norm_self = nn.LayerNorm(width)
         self.self_attention = MultiHeadAttention(width, width, n_heads, scale=scale)
@@ -52,7 +56,7 @@ class EncoderLayer(nn.Module):
         )
 
     def forward(self, slots: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        slots = slots + self.cross(self.norm_cross(slots), tokens)
+        slots = slots + self.cross(self.norm_cross(slots), self.norm_tokens(tokens))
         normed = self.norm_self(slots)
         slots = slots + self.self_attention(normed, normed)
         return slots + self.ff(self.norm_ff(slots))
@@ -85,7 +89,9 @@ class SlotEncoder(nn.Module):
         self.queries = nn.Parameter(torch.rand(config.n_slots, width))
         scale = logit_scale(config.attention_scale, width, width // sizes.n_heads)
         self.layers = nn.ModuleList(
-            EncoderLayer(width, sizes.n_heads, sizes.ff_multiplier, scale=scale)
+            EncoderLayer(
+                width, sizes.n_heads, sizes.ff_multiplier, scale=scale, kv_norm=config.kv_norm
+            )
             for _ in range(sizes.n_layers)
         )
         self.final_norm = nn.LayerNorm(width)

@@ -24,6 +24,13 @@ the constant :math:`3P(\\log s_{\\text{obs}} + \\tfrac12 \\log 2\\pi)` (tested).
   is then scaled by ``P / m``, so for a uniformly random subset (without replacement) the ELBO
   is an unbiased estimate of the full-image ELBO; ``L_int`` is averaged over the subset, also
   unbiased.
+* **pixel_weights**: optional importance weights ``(B, m)`` of pixels drawn *with* replacement
+  from a per-image distribution ``q`` (:func:`.fit_pyro.intensity_pixels`):
+  ``w_{b,i} = 1 / (m q_b(p_i))``. Each drawn pixel's log-likelihood is then scaled by its own
+  weight (a ``pixel_draws`` plate inside the image plate) and ``L_int`` is the weighted sum
+  ``sum_i w_i g(p_i) / P``; since ``E_q[1 / (m q(p))\\, f(p)]`` summed over the ``m`` draws is
+  ``sum_p f(p)``, both stay unbiased estimates of the full-image terms for any ``q > 0``
+  (tested). Uniform draws without replacement are the special case ``w = P / m``.
 
 Precision and speed (:meth:`InteractionAsymmetryVAE.set_speed`): the networks may run under
 bf16 autocast and through :func:`torch.compile`; their outputs are cast to float32 before they
@@ -56,6 +63,22 @@ def select_pixels(images: torch.Tensor, pixels: torch.Tensor | None) -> torch.Te
     if pixels.dim() == 1:
         return flat[:, pixels]
     return torch.gather(flat, 1, pixels[..., None].expand(-1, -1, flat.shape[-1]))
+
+
+def weighted_penalty(
+    attention: torch.Tensor, pixel_weights: torch.Tensor | None, n_pixels: int
+) -> torch.Tensor:
+    """``L_int`` per image ``(B,)`` from attention ``(B, L, H, m, K)`` at drawn pixels.
+
+    Without weights, the mean over the ``m`` pixels (:func:`latentgraph.pyro.interaction_penalty`);
+    with importance weights ``w = 1 / (m q)`` ``(B, m)``, :math:`\\sum_i w_i g_i / P` with ``g``
+    the per-pixel penalty and ``P = n_pixels`` the image's pixel count (an unbiased estimate of
+    the full-image mean :math:`\\frac1P \\sum_p g_p`).
+    """
+    if pixel_weights is None:
+        return interaction_penalty(attention)
+    per_pixel = interaction_penalty(attention, reduction="none")
+    return (per_pixel * pixel_weights.to(per_pixel.dtype)).sum(dim=-1) / n_pixels
 
 
 class InteractionAsymmetryVAE(nn.Module):
@@ -162,7 +185,11 @@ class InteractionAsymmetryVAE(nn.Module):
         return pyro.poutine.mask(mask=torch.tensor(False, device=device))
 
     def model(
-        self, images: torch.Tensor, pixels: torch.Tensor | None = None, alpha: float = 0.0
+        self,
+        images: torch.Tensor,
+        pixels: torch.Tensor | None = None,
+        alpha: float = 0.0,
+        pixel_weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The generative model; returns the decoded pixels and attention weights."""
         c = self.config
@@ -173,15 +200,31 @@ class InteractionAsymmetryVAE(nn.Module):
                 slots = pyro.sample("slots", dist.Normal(zeros, torch.ones_like(zeros)).to_event(2))
             rgb, attention = self.decode(slots, pixels, need_weights=alpha > 0)
             target = select_pixels(images, pixels)
-            subsample = c.n_pixels / target.shape[1]
-            with pyro.poutine.scale(scale=subsample):
-                pyro.sample("pixels", dist.Normal(rgb, c.observation_scale).to_event(2), obs=target)
+            if pixel_weights is None:
+                subsample = c.n_pixels / target.shape[1]
+                with pyro.poutine.scale(scale=subsample):
+                    likelihood = dist.Normal(rgb, c.observation_scale).to_event(2)
+                    pyro.sample("pixels", likelihood, obs=target)
+            else:
+                weights = pixel_weights.to(rgb.dtype)
+                with (
+                    pyro.plate("pixel_draws", target.shape[1], dim=-2),
+                    pyro.poutine.scale(scale=weights.transpose(0, 1)),
+                ):  # batch shape (m, B): one weight per drawn pixel
+                    likelihood = dist.Normal(rgb.transpose(0, 1), c.observation_scale).to_event(1)
+                    pyro.sample("pixels", likelihood, obs=target.transpose(0, 1))
             if alpha > 0:
-                pyro.factor("interaction", -alpha * interaction_penalty(attention))
+                pyro.factor(
+                    "interaction", -alpha * weighted_penalty(attention, pixel_weights, c.n_pixels)
+                )
         return rgb, attention
 
     def guide(
-        self, images: torch.Tensor, pixels: torch.Tensor | None = None, alpha: float = 0.0
+        self,
+        images: torch.Tensor,
+        pixels: torch.Tensor | None = None,
+        alpha: float = 0.0,
+        pixel_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The amortised slot encoder; returns the sampled slots ``(B, K, d)``."""
         loc, scale = self.encode(images)
