@@ -3,8 +3,9 @@
 One *unit* is one (dataset, setting) pair: ``setting`` is ``constraint`` (edge bound at the true
 edge count) or ``none`` (the no-sparsity control), its three seeds trained together in one
 NumPyro program (:func:`latentgraph.families.mechanism_sparsity.sweep_numpyro.fit_many`) at the
-``cpu`` preset of ``latentgraph fit mechanism-sparsity`` (or a temporal preset, when
-``latentgraph/app/mechanism_sparsity/presets.py`` has one: a preset named ``*temporal*``).
+``cpu`` preset of ``latentgraph fit mechanism-sparsity`` for the unit's setting
+(``latentgraph/app/mechanism_sparsity/presets.py``, ``presets_for``: temporal data get the
+temporal options once they are recorded there; until then the rows say so).
 Datasets: every named mechanism dataset (``latentgraph datasets``) and random graphs of
 density 0.1 / 0.2 / 0.4 / 0.6 / 0.9 for the action and the temporal setting (graph seed 0,
 ``make_mechanism_dataset(..., graph_density=p)``).
@@ -111,21 +112,23 @@ def all_units() -> list[Unit]:
     return units
 
 
-def preset_for(kind: str) -> tuple[str, dict]:
-    """``(name, values)`` of the preset of a setting: a ``*temporal*`` preset for temporal data
-    when ``presets.py`` has one, else ``cpu``."""
-    from latentgraph.app.mechanism_sparsity.presets import RUN_PRESETS
+def preset_for(unit: Unit) -> tuple[str, dict]:
+    """``(name, values)`` of the ``cpu`` preset of the unit's setting
+    (``presets.presets_for``: the temporal setting's own options once ``CPU_BY_SETTING`` has
+    them). The name is ``cpu`` for action data, ``cpu-temporal`` with temporal options, and
+    ``cpu (no temporal preset yet)`` for temporal data while there are none."""
+    from latentgraph.app.mechanism_sparsity import presets
 
-    if kind == "temporal":
-        for name in RUN_PRESETS:
-            if "temporal" in name:
-                return name, dict(RUN_PRESETS[name])
-    return "cpu", dict(RUN_PRESETS["cpu"])
+    values = dict(presets.presets_for(unit.dataset)["cpu"])
+    if unit.kind != "temporal":
+        return "cpu", values
+    overrides = getattr(presets, "CPU_BY_SETTING", {}).get("temporal", {})
+    return ("cpu-temporal" if overrides else "cpu (no temporal preset yet)"), values
 
 
 def unit_config(unit: Unit, seeds: Sequence[int] = SEEDS) -> dict:
     """Everything that determines a unit's numbers (what a finished file is checked against)."""
-    preset_name, preset = preset_for(unit.kind)
+    preset_name, preset = preset_for(unit)
     return {
         "dataset": unit.dataset,
         "graph_density": unit.graph_density,
