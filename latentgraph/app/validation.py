@@ -53,6 +53,7 @@ __all__ = [
     "check_seed",
     "check_seed_count",
     "check_shared_options",
+    "check_splits",
     "format_bytes",
     "INPUT_PATH_ERRORS",
     "user_input",
@@ -378,6 +379,27 @@ def check_shared_options(args, *, backend: str = "pyro") -> str:
     if getattr(args, "lr", None) is not None:
         check_real(args.lr, "--lr", positive=True)
     return check_device(args.device, backend)
+
+
+def check_splits(
+    dataset, splits: tuple[str, ...], arrays: tuple[str, ...] = (), *, option: str = "--data"
+) -> None:
+    """Refuse a data set (any object with ``splits`` and ``split(name)``) that lacks one of the
+    ``splits`` a run trains, validates and tests on, or an array of ``arrays`` in one of them;
+    a file with only a training split would otherwise fail at the first validation, mid-run."""
+    missing = [name for name in splits if name not in dataset.splits]
+    if missing:
+        raise UserInputError(
+            f"{option} must hold the splits {', '.join(splits)}; it has "
+            f"{', '.join(sorted(dataset.splits)) or 'none'} (missing {', '.join(missing)})"
+        )
+    for name in splits:
+        absent = [key for key in arrays if key not in dataset.split(name)]
+        if absent:
+            raise UserInputError(
+                f"{option}: split {name!r} must hold {', '.join(arrays)}; "
+                f"{', '.join(absent)} missing"
+            )
 
 
 def _flag(dest: str) -> str:

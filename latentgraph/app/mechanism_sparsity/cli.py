@@ -26,6 +26,7 @@ from latentgraph.app.validation import (
     check_memory,
     check_real,
     check_shared_options,
+    check_splits,
     user_input,
 )
 from latentgraph.errors import UserInputError
@@ -312,6 +313,7 @@ def run(args: argparse.Namespace) -> dict:
         device = check_arguments(args)
         check_run_dir(args.out, overwrite=args.overwrite, resume=args.resume)
         dataset = load_dataset(args)
+        check_splits(dataset, ("train", "valid", "test"), ("x",))
         model_config = model_config_for(
             dataset,
             SIZES[args.sizes](),
