@@ -214,17 +214,6 @@ def apply_preset(args: argparse.Namespace) -> ResolvedPreset:
     )
 
 
-def _device_name(args: argparse.Namespace) -> str:
-    """The device the run will use (``ValueError`` for an unknown or missing one)."""
-    if args.backend == "numpyro":
-        from latentgraph.inference.devices_jax import device_name, resolve_jax_device
-
-        return device_name(resolve_jax_device(args.device))
-    from latentgraph.inference.devices_torch import resolve_device
-
-    return str(resolve_device(args.device))
-
-
 GENERATION_PEAK = 4.1
 """Peak memory of :func:`~latentgraph.data.make_mechanism_dataset` over its final arrays
 (``tracemalloc`` at 1e5 samples of action_sparsity_non_trivial: 65.7 MB for 16.0 MB)."""
@@ -381,19 +370,20 @@ def sweep(args: argparse.Namespace) -> dict:
     )
 
     planned = argparse.Namespace(**vars(args))  # the runs resolve --preset themselves
-    preset = apply_preset(args)
-    name, values = sweep_axes(args)
-    seeds = sweeps.check_seeds(args.seeds, minimum=2)
-    check_sweep_arguments(seeds, values)
-    base = SparsitySettings(
-        mode=args.sparsity,
-        dual_lr=args.dual_lr,
-        graph_lr=args.graph_lr,
-        anneal_fraction=args.anneal_fraction,
-    )
-    for value in values:  # validate every setting before any data is generated
-        SparsitySettings(**{**base.__dict__, name: value})
-    select = select_runs(args.select)
+    with user_input():  # the library's checks of the settings are verdicts on the input
+        preset = apply_preset(args)
+        name, values = sweep_axes(args)
+        seeds = sweeps.check_seeds(args.seeds, minimum=2)
+        check_sweep_arguments(seeds, values)
+        base = SparsitySettings(
+            mode=args.sparsity,
+            dual_lr=args.dual_lr,
+            graph_lr=args.graph_lr,
+            anneal_fraction=args.anneal_fraction,
+        )
+        for value in values:  # validate every setting before any data is generated
+            SparsitySettings(**{**base.__dict__, name: value})
+        select = select_runs(args.select)
     if args.executor != "local" or args.backend != "numpyro":
         summary = sweeps.sweep_command(
             "mechanism-sparsity", planned, add_arguments, {name: values}, select=select,
@@ -401,28 +391,30 @@ def sweep(args: argparse.Namespace) -> dict:
             extra={"dataset": args.dataset or args.data, "backend": args.backend},
         )  # fmt: skip
         return with_legacy_keys(summary, name, values)
-    if args.vary:
-        raise ValueError(
-            "--vary needs runs of their own: use --backend pyro or --executor ray (the vmapped "
-            "NumPyro sweep trains runs that share every other setting)"
+    with user_input():  # validate everything, then create anything
+        if args.vary:
+            raise UserInputError(
+                "--vary needs runs of their own: use --backend pyro or --executor ray (the "
+                "vmapped NumPyro sweep trains runs that share every other setting)"
+            )
+        sweeps.SweepOptions.from_args(args)  # checks the resources before any work
+        train_config = TrainConfig(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            lr_decay=args.lr_decay,
+            device=args.device,
+            progress=not args.no_progress,
         )
-    sweeps.SweepOptions.from_args(args)  # checks the resources before any work
-    train_config = TrainConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        lr_decay=args.lr_decay,
-        device=args.device,
-        progress=not args.no_progress,
-    )
-    device = _device_name(args)
-    dataset = load_dataset(args)
-    model_config = model_config_for(
-        dataset,
-        SIZES[args.sizes](),
-        n_latents=args.n_latents,
-        straight_through=args.straight_through,
-    )
+        device = check_arguments(args)
+        dataset = load_dataset(args)
+        check_splits(dataset, ("train", "valid", "test"), ("x",))
+        model_config = model_config_for(
+            dataset,
+            SIZES[args.sizes](),
+            n_latents=args.n_latents,
+            straight_through=args.straight_through,
+        )
     runs = len(seeds) * len(values)
     line = preset_line(preset, device, args.steps, estimate(args, device, runs=runs))
     return run_sweep(
