@@ -196,17 +196,27 @@ def _write_demo_report(
     write_report(
         out / "report.md",
         title="latentgraph demo: mechanism sparsity on action non-trivial",
-        summary=(
-            f"{n_samples} samples, small networks, {train.steps} steps per fit (NumPyro, "
-            f"seed {train.seed}) on {train.device}, {jobs} fit(s) at a time, {wall:.0f} s. "
-            "With the constraint at the true 20 edges the latents are identified up to "
-            "permutation and scaling: on seeds 0, 1 and 2 these settings reached MCC 0.99 and "
-            "SHD <= 2, while the all-ones control stayed entangled at MCC about 0.6 "
-            "(BENCHMARKS.md, 'Demo'; the paper, at full scale: 0.998 vs 0.758)."
-        ),
+        summary=_summary(rows, train, n_samples=n_samples, jobs=jobs, wall=wall),
         tables=[("Comparison (test split)", table)],
         figures=figures,
         notes=[
             f"Each setting's full run folder (metrics.json, graphs, checkpoint) is in {out}/<mode>/."
         ],
+    )
+
+
+def _summary(rows: list[dict], train: TrainConfig, *, n_samples, jobs, wall) -> str:
+    """What was run and what it measured, beside what the theory promises for each fit."""
+    constrained, control = rows
+    return (
+        f"{n_samples} samples, small networks, {train.steps} steps per fit (NumPyro backend, "
+        f"training seed {train.seed}) on {train.device}, {jobs} fit(s) at a time: {wall:.0f} s "
+        "of fitting and evaluation. With the graph constrained to the true 20 edges, mechanism "
+        "sparsity identifies the latents up to permutation and element-wise rescaling "
+        "(Lachapelle et al., arXiv 2401.04890, Sec. 8.1): this run reached MCC "
+        f"{constrained['mcc']:.3f} and SHD {constrained['shd']:.0f}. The all-ones control has "
+        f"no such guarantee and learns no graph (SHD {control['shd']:.0f}); it reached MCC "
+        f"{control['mcc']:.3f}. At these small networks and this budget the control is often "
+        "close to disentangled anyway (BENCHMARKS.md, 'Demo', per seed), unlike the paper's "
+        "0.758 at official sizes (constrained: 0.998)."
     )
