@@ -51,9 +51,19 @@ def add_shared_options(
     )
     if not sweep:
         train.add_argument(
-            "--seed", type=int, default=0, metavar="S", help="training seed (weights, batches)"
+            "--seed",
+            type=int,
+            default=0,
+            metavar="S",
+            help="training seed (weights, batches): 0 .. 2**32 - 1, the bits both backends' "
+            "generators keep",
         )
-    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    train.add_argument(
+        "--device",
+        default="auto",
+        help="auto, cpu, cuda, cuda:N (PyTorch also mps, xpu[:N]); a device the backend "
+        "cannot use here is refused with the devices present",
+    )
     train.add_argument(
         "--eval-every",
         type=int,

@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from latentgraph.errors import UserInputError
+
 PRESET_NAMES = ("auto", "cpu", "paper")
 
 
@@ -81,7 +83,9 @@ def resolve_preset(
     """
     requested = getattr(args, "preset", None) or "auto"
     if requested not in PRESET_NAMES:
-        raise ValueError(f"--preset must be one of {', '.join(PRESET_NAMES)}, got {requested!r}")
+        raise UserInputError(
+            f"--preset must be one of {', '.join(PRESET_NAMES)}, got {requested!r}"
+        )
     typed = tuple(dest for dest in presets["paper"] if getattr(args, dest, None) is not None)
     if requested == "auto":
         sized = any(getattr(args, dest, None) is not None for dest in sizing)
