@@ -454,9 +454,11 @@ def run_local(family, runs, out, *, invocation, fresh, resources, on_result, pro
         progress.finished(result["status"])
 
 
-def start_ray(address: str | None):
+def start_ray(address: str | None = None, *, num_cpus: int | None = None, attempts: int = 3):
     """``ray.init``: join ``address`` (or ``RAY_ADDRESS``), else start a local cluster on this
-    machine. Returns whether this call started it (and so must shut it down)."""
+    machine (``num_cpus``: all by default). Returns whether this call started it (and so must
+    shut it down). Ray gives a new local node 30 s to register; on an overloaded machine that
+    can pass, so a local start is tried ``attempts`` times."""
     try:
         import ray
     except ImportError as err:  # pragma: no cover - ray is a dependency
@@ -464,7 +466,16 @@ def start_ray(address: str | None):
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
-    ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    for attempt in range(attempts):
+        try:
+            ray.init(address=address, num_cpus=num_cpus, include_dashboard=False,
+                     log_to_driver=False)  # fmt: skip
+            return True
+        except Exception as err:  # Ray raises a bare Exception when the node is late
+            late = "timed out during startup" in str(err)
+            if address is not None or not late or attempt == attempts - 1:
+                raise
+            ray.shutdown()
     return True
 
 
@@ -612,6 +623,7 @@ def run_sweep(
     status = {run.name: ("done" if run_status(run.folder(out)) == "done" and not options.overwrite
                          else "pending") for run in runs}  # fmt: skip
     errors: dict[str, str] = {}
+    task_walls: dict[str, float] = {}
     base = {
         "family": family,
         "executor": "vmapped" if train is not None else options.executor,
@@ -635,6 +647,8 @@ def run_sweep(
             }  # fmt: skip
             if run.name in errors:
                 entry["error"] = errors[run.name]
+            if run.name in task_walls:
+                entry["task_wall_s"] = task_walls[run.name]
             listed.append(entry)
         summary = {**base, "runs": listed, **(final or {})}
         write_json(out / SWEEP_FILE, summary)
@@ -647,6 +661,8 @@ def run_sweep(
 
     def on_result(run: PlannedRun, result: dict) -> None:
         status[run.name] = result["status"]
+        if result.get("wall_s") is not None:
+            task_walls[run.name] = result["wall_s"]
         if result["status"] == "failed":
             errors[run.name] = result.get("error", "unknown error")
         record()

@@ -14,7 +14,8 @@ backends have a piece:
   :func:`lagrangian_term`, :func:`dual_ascent`);
 * **training**: :func:`fit` (any model/guide pair, jitted ``lax.scan`` chunks, optax) and the
   lower-level pure pieces :func:`svi_step`, :func:`run_chunk` (vmap it to train many runs at
-  once) and the host loop :func:`train`.
+  once) and the host loop :func:`train`, with exact checkpoints of it
+  (:func:`save_training_state`, :func:`load_training_state`).
 """
 
 from latentgraph.inference.checkpoint_jax import load_pytree, save_pytree
@@ -36,6 +37,7 @@ from latentgraph.inference.svi_jax import (
     train,
     train_chunk,
 )
+from latentgraph.inference.training_state_jax import load_training_state, save_training_state
 from latentgraph.models.edge_mask_numpyro import (
     EdgeSparsityPrior,
     RelaxedEdgePosterior,
@@ -118,6 +120,7 @@ __all__ = [
     "linear_gaussian_scm_numpyro",
     "linear_schedule",
     "load_pytree",
+    "load_training_state",
     "make_optimizer",
     "perfect",
     "perfect_linear_gaussian",
@@ -126,6 +129,7 @@ __all__ = [
     "resolve_jax_device",
     "run_chunk",
     "save_pytree",
+    "save_training_state",
     "soft",
     "soft_linear_gaussian",
     "soft_shift_scale",

@@ -3,7 +3,8 @@
 Writes ``metrics.json``, ``config.json``, ``checkpoint.pt`` (``checkpoint_numpyro.npz`` with
 the numpyro backend), ``learned_<graph>.gml`` and
 ``true_<graph>.gml``, ``z_test.npy`` (encoded test latents, ``(n, T, d_z)``), ``z_valid.npy``
-(encoded first validation rows: the label-free input of a sweep's selection), ``posterior.nc``
+(encoded first validation rows) and ``metrics["valid_elbo"]`` (validation ELBO per example):
+the label-free inputs of a sweep's selection, ``posterior.nc``
 (the ArviZ DataTree of the fit's posterior, :mod:`latentgraph.inference.posterior`), figures and
 ``report.md`` (ARCHITECTURE.md, contract 2).
 """
@@ -20,7 +21,7 @@ from latentgraph.app.run_folder import RunPieces, write_run
 from latentgraph.app.runs import write_npy
 from latentgraph.data import Dataset
 from latentgraph.families.mechanism_sparsity.config import MechanismSparsityConfig
-from latentgraph.families.mechanism_sparsity.evaluate import Evaluation, evaluate
+from latentgraph.families.mechanism_sparsity.evaluate import Evaluation, evaluate, validation_elbo
 from latentgraph.families.mechanism_sparsity.fit_pyro import (
     FittedMechanismSparsity,
     SparsitySettings,
@@ -74,8 +75,8 @@ def run_fit(
     training continues from its ``checkpoint.pt`` (from step 0 if it was killed before the
     first checkpoint) and ends exactly as an uninterrupted run would.
 
-    ``backend`` is ``"pyro"`` or ``"numpyro"`` (:mod:`.fit_numpyro`; no ``resume`` yet, and its
-    checkpoint is the final parameters in ``checkpoint_numpyro.npz``). ``preset`` (the resolved
+    ``backend`` is ``"pyro"`` or ``"numpyro"`` (:mod:`.fit_numpyro`; its checkpoint, the full training
+    state, is ``checkpoint_numpyro.npz``, and it resumes exactly too). ``preset`` (the resolved
     ``--preset``) is recorded in ``config.json``; ``announce`` is printed on stderr just before
     training starts.
 
@@ -88,8 +89,6 @@ def run_fit(
     if backend == "numpyro":
         from latentgraph.families.mechanism_sparsity import fit_numpyro
 
-        if resume:
-            raise ValueError("resume is not supported by the numpyro backend yet")
         check, fit_backend = fit_numpyro.check_fit_arguments, fit_numpyro.fit
         checkpoint_name = "checkpoint_numpyro.npz"
     else:
@@ -132,7 +131,7 @@ def run_fit(
         _write_report(out, dataset, fitted, result, metrics)
 
     def check_resume(out: Path) -> None:
-        if backend == "pyro":
+        if backend == "pyro":  # the NumPyro fit checks its checkpoint as it loads it
             check_checkpoint(out / checkpoint_name, steps=train_config.steps, missing_ok=True)
 
     pieces = RunPieces(
@@ -141,6 +140,9 @@ def run_fit(
         evaluate=lambda fitted: evaluate(fitted, dataset, "test"),
         write_outputs=write_outputs,
         final_config=lambda fitted: {"bounds": fitted.bounds},
+        extra_metrics=lambda fitted: (
+            {"valid_elbo": validation_elbo(fitted, dataset)} if "valid" in dataset.splits else {}
+        ),
         check_resume=check_resume,
     )
     return write_run(

@@ -30,11 +30,13 @@ from latentgraph.errors import UserInputError
 from latentgraph.families.mechanism_sparsity.config import MechanismSparsityConfig
 from latentgraph.families.mechanism_sparsity.fit_pyro import SparsitySettings
 from latentgraph.inference.svi_torch import TrainConfig
-from latentgraph.metrics import select_by_udr
+from latentgraph.metrics import select_setting
 
 UDR_ROWS = 10_000
-SELECTION_RULES = ("udr",)
-"""Label-free rules ``--select`` offers (UDR: Duan et al., arXiv 1905.12614)."""
+SELECTION_RULES = ("udr", "udr-elbo")
+"""Label-free rules ``--select`` offers: UDR (Duan et al., arXiv 1905.12614), and UDR among
+the settings whose validation ELBO is not clearly below the best
+(:func:`latentgraph.metrics.select_setting`)."""
 
 
 def _settings(sparsity: SparsitySettings, values: Sequence[float]) -> list[SparsitySettings]:
@@ -62,21 +64,33 @@ def check_sweep_arguments(seeds: Sequence[int], values: Sequence[float]) -> None
 
 
 def select_runs(rule: str = "udr") -> sweeps.Select:
-    """The label-free selection of a finished sweep: UDR of the seeds' ``z_valid.npy``."""
+    """The label-free selection of a finished sweep (:func:`latentgraph.metrics.select_setting`):
+    UDR of the seeds' ``z_valid.npy``, and with ``"udr-elbo"`` UDR among the settings whose
+    validation ELBO (``metrics.json``'s ``valid_elbo``) is within the tolerance of the best."""
     if rule not in SELECTION_RULES:
         raise UserInputError(f"--select must be one of {', '.join(SELECTION_RULES)}, got {rule!r}")
 
     def select(finished: Mapping[str, Sequence[Path]]) -> dict | None:
-        encodings = {}
+        encodings, elbos = {}, {}
         for setting, folders in finished.items():
             if len(folders) < 2:  # UDR compares seeds: a setting left with one is not scored
                 continue
             arrays = [np.load(folder / "z_valid.npy") for folder in folders]
             encodings[setting] = [z.reshape(-1, z.shape[-1]) for z in arrays]
+            elbos[setting] = [
+                sweeps.read_json(f / "metrics.json").get("valid_elbo") for f in folders
+            ]
         if not encodings:
             return None
-        selected, scores = select_by_udr(encodings)
-        return {"rule": rule, "selected": selected, "scores": {"udr": scores}}
+        have_elbo = all(v is not None for values in elbos.values() for v in values)
+        if rule == "udr-elbo" and not have_elbo:
+            raise UserInputError(
+                "--select udr-elbo needs each run's valid_elbo in metrics.json (runs written "
+                "by an older version lack it); use --select udr"
+            )
+        chosen = select_setting(encodings, elbos if have_elbo else None, rule=rule)
+        return {"rule": chosen.rule, "selected": chosen.selected, "scores": chosen.scores,
+                "tolerance": chosen.tolerance}  # fmt: skip
 
     return select
 

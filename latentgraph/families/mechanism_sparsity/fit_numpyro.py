@@ -9,6 +9,7 @@ Training runs many steps per dispatch (:mod:`latentgraph.inference.svi_jax`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -37,8 +38,9 @@ from latentgraph.numpyro import (
     SVISettings,
     device_name,
     init_state,
+    load_training_state,
     resolve_jax_device,
-    save_pytree,
+    save_training_state,
     train,
 )
 
@@ -179,17 +181,15 @@ def fit(
         train_config: :class:`TrainConfig`; ``device`` ``"auto"``/``"cpu"``/``"cuda[:N]"``
             names a JAX device.
         evaluate: optional ``evaluate(fitted, step) -> dict`` called periodically.
-        checkpoint_path: optional ``.npz`` written at the end: the parameters (``params/...``),
-            the multipliers (``dual/...``) and ``step``, via
-            :func:`latentgraph.inference.checkpoint_jax.save_pytree` (no pickle).
-        resume: not supported by this backend yet (``ValueError``).
+        checkpoint_path: optional ``.npz`` holding the full training state (parameters, Adam's
+            moments, multipliers, PRNG key, step, learning-rate scale, history and the open log
+            window; :func:`latentgraph.numpyro.save_training_state`, no pickle), written every
+            ``train_config.checkpoint_every`` steps (rounded up to a chunk) and at the end.
+        resume: continue from ``checkpoint_path`` when it exists (from step 0 when it does
+            not); on the same device and thread count the run ends bit for bit where an
+            uninterrupted one would. A checkpoint of other settings is refused.
         chunk_steps: optimiser steps per jitted dispatch.
     """
-    if resume:
-        raise ValueError(
-            "resume is not supported by the numpyro backend yet; start a new run "
-            "(or use the pyro backend, which checkpoints its full training state)"
-        )
     fitted = untrained(
         dataset, model_config=model_config, sparsity=sparsity, train_config=train_config
     )
@@ -214,6 +214,30 @@ def fit(
     state, hyper = jax.device_put((state, hyper), device)
     data = jax.device_put(_train_arrays(dataset, vae.config), device)
 
+    meta = _resume_meta(sparsity, train_config, vae.config, chunk_steps)
+    history, pending = None, None
+    if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
+        restored = load_training_state(checkpoint_path, state)
+        if restored["meta"] != meta:
+            raise ValueError(
+                f"checkpoint {str(checkpoint_path)!r} was written by a run with other settings "
+                f"({restored['meta']}, this one has {meta}): resume needs the same settings"
+            )
+        state = jax.device_put(restored["state"], device)
+        hyper = hyper._replace(lr_scale=jnp.asarray(restored["lr_scale"]))
+        history, pending = restored["history"], restored["pending"]
+    every, written = train_config.checkpoint_every, {"step": int(state.step)}
+
+    def on_chunk(current, current_hyper, rows: History, window) -> None:
+        done = int(current.step)
+        due = every and done // every > written["step"] // every
+        if checkpoint_path is not None and (due or done == train_config.steps):
+            save_training_state(
+                checkpoint_path, current, lr_scale=float(current_hyper.lr_scale),
+                history=rows, pending=window, meta=meta,
+            )  # fmt: skip
+            written["step"] = done
+
     def periodic(current, step: int) -> dict:
         fitted.params, fitted.dual = current.params, current.dual
         return evaluate(fitted, step)
@@ -228,15 +252,19 @@ def fit(
         evaluate=None if evaluate is None else periodic,
         chunk_steps=chunk_steps,
         description=f"mechanism-sparsity numpyro ({sparsity.mode})",
+        history=history,
+        pending=pending,
+        on_chunk=on_chunk,
     )
     fitted.params, fitted.dual = state.params, state.dual
-    if checkpoint_path is not None:
-        save_pytree(
-            {
-                "params": jax.device_get(state.params),
-                "dual": jax.device_get(state.dual),
-                "step": np.asarray(state.step),
-            },
-            Path(checkpoint_path),
-        )
     return fitted
+
+
+def _resume_meta(sparsity, train_config, model_config, chunk_steps: int) -> dict:
+    """What a resumed run must share with the one that wrote the checkpoint (JSON numbers):
+    everything that changes the numbers; the progress bar, device and checkpoint interval
+    may differ."""
+    train = {k: v for k, v in asdict(train_config).items()
+             if k not in ("progress", "device", "checkpoint_every")}  # fmt: skip
+    return json.loads(json.dumps({"sparsity": asdict(sparsity), "train": train,
+                                  "model": model_config.to_dict(), "chunk_steps": chunk_steps}))  # fmt: skip

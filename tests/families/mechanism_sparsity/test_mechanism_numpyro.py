@@ -6,6 +6,7 @@ action and temporal data; the gradients of the training objective agree too.
 """
 
 import json
+from dataclasses import replace
 from functools import partial
 
 import jax
@@ -354,13 +355,16 @@ def test_run_fit_with_the_numpyro_backend_writes_the_run_folder(toy, tmp_path, m
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert metrics["steps"] == 250
     assert json.loads((out / "config.json").read_text())["device"] == "cpu"
-    checkpoint = load_pytree(out / "checkpoint_numpyro.npz")
-    assert int(checkpoint["step"]) == 250 and set(checkpoint["dual"]) == {"action_graph"}
-    assert checkpoint["params"]["encoder$params"]["layers_0"]["kernel"].shape == (6, 32)
+    checkpoint = load_pytree(out / "checkpoint_numpyro.npz")  # the full training state
+    assert str(checkpoint["format"]) == "latentgraph.svi_jax.training_state/1"
+    assert json.loads(str(checkpoint["meta"]))["train"]["steps"] == 250
     assert np.load(out / "z_test.npy").shape == (len(toy.split("test")["x"]), 1, 3)
     assert not (out / "checkpoint.pt").exists()
-    with pytest.raises(ValueError, match="numpyro"):
-        run.run_fit(toy, out, backend="numpyro", resume=True, **_settings(toy, 250))
+    # Resuming the finished run trains nothing more and ends where it was.
+    again = run.run_fit(toy, out, backend="numpyro", resume=True, **_settings(toy, 250))
+    assert {k: v for k, v in again.items() if "wall" not in k} == {
+        k: v for k, v in metrics.items() if "wall" not in k
+    }
     with pytest.raises(ValueError, match="backend"):
         run.run_fit(toy, tmp_path / "other", backend="jax", **_settings(toy, 250))
 
@@ -372,7 +376,38 @@ def test_the_frozen_control_reads_out_all_ones(toy):
     assert metrics["n_edges_learned"] == 9 and metrics["shd"] == 9 - 6
 
 
-def test_cli_forwards_the_backend_and_refuses_numpyro_resume(tmp_path, capsys, monkeypatch):
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_numpyro_fit_resumes_bit_identically(toy, tmp_path):
+    settings = _settings(toy, 60)
+    config = replace(settings["train_config"], eval_every=20, checkpoint_every=20)
+    settings = {**settings, "train_config": config}
+    whole = fit(toy, **settings, checkpoint_path=tmp_path / "whole.npz", chunk_steps=10)
+
+    def stop_at_40(fitted, step):
+        if step == 40:
+            raise _Stop  # after the checkpoint of step 20, before the one of step 40
+        return {}
+
+    path = tmp_path / "cut.npz"
+    with pytest.raises(_Stop):
+        fit(toy, **settings, evaluate=stop_at_40, checkpoint_path=path, chunk_steps=10)
+    assert json.loads(str(load_pytree(path)["pending"]))[1] == 20  # steps in the open log window
+    resumed = fit(toy, **settings, checkpoint_path=path, resume=True, chunk_steps=10)
+    for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(resumed.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    def without_clock(rows):
+        return [{k: v for k, v in row.items() if k != "wall_s"} for row in rows]
+
+    assert without_clock(resumed.history.rows) == without_clock(whole.history.rows)
+    other = {**settings, "train_config": replace(config, lr=1e-3)}
+    with pytest.raises(ValueError, match="same settings"):
+        fit(toy, **other, checkpoint_path=path, resume=True, chunk_steps=10)
+
+
+def test_cli_forwards_the_backend_and_resume(tmp_path, capsys, monkeypatch):
     calls = []
     monkeypatch.setattr(
         "latentgraph.app.mechanism_sparsity.run.run_fit",
@@ -385,6 +420,6 @@ def test_cli_forwards_the_backend_and_refuses_numpyro_resume(tmp_path, capsys, m
     ]  # fmt: skip
     assert main(args) == 0 and calls[-1]["backend"] == "pyro"  # the default
     assert main([*args, "--backend", "numpyro"]) == 0 and calls[-1]["backend"] == "numpyro"
-    capsys.readouterr()
-    assert main([*args, "--backend", "numpyro", "--resume"]) == 2 and len(calls) == 2
-    assert "numpyro" in capsys.readouterr().err
+    (tmp_path / "run").mkdir(exist_ok=True)
+    (tmp_path / "run" / "config.json").write_text("{}")
+    assert main([*args, "--backend", "numpyro", "--resume"]) == 0 and calls[-1]["resume"]

@@ -60,11 +60,23 @@ def test_sweep_command_writes_runs_udr_and_the_selection(tmp_path, capsys):
     assert summary["selected"] in (5.0, 20.0)
     assert summary["udr"][f"{summary['selected']:g}"] == max(summary["udr"].values())
     assert all(0 <= v <= 1 for v in summary["udr"].values())
-    for run in summary["runs"]:
-        metrics = json.loads((out / run["folder"] / "metrics.json").read_text())
-        assert metrics["mcc"] == run["mcc"] and metrics["bound"] == run["bound"]
+    for run in summary["runs"]:  # each a normal run folder, OUT/runs/bound=<B>-seed<k>/
+        folder = out / run["folder"]
+        assert folder == out / "runs" / f"bound={run['bound']:g}-seed{run['seed']}"
+        metrics = json.loads((folder / "metrics.json").read_text())
+        config = json.loads((folder / "config.json").read_text())
+        assert metrics["mcc"] == run["mcc"] and config["sparsity"]["bound"] == run["bound"]
+        assert config["train"]["seed"] == run["seed"] and run["status"] == "done"
+        for name in ("z_valid.npy", "z_test.npy", "posterior.nc", "report.md", "history.json"):
+            assert (folder / name).is_file(), name
     assert (out / "sweep.png").stat().st_size > 0
+    assert summary["executor"] == "vmapped" and summary["selection"]["rule"] == "udr"
     assert "selected bound=" in capsys.readouterr().out
+    # The same command again: every run is finished, nothing is trained or rewritten.
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("metrics.json")}
+    assert main(args) == 0
+    assert json.loads((out / "sweep.json").read_text())["n_skipped"] == 4
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("metrics.json")} == before
 
 
 @pytest.mark.parametrize(
