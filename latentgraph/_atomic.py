@@ -78,9 +78,10 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     tmp = Path(name)
     try:
         os.close(fd)
-        yield tmp
-        _sync_file(tmp)
-        _move(tmp, target, overwrite)
+        with _naming(target):
+            yield tmp
+            _sync_file(tmp)
+            _move(tmp, target, overwrite)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -107,17 +108,33 @@ def atomic_write(
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     tmp = Path(name)
     try:
-        with os.fdopen(
-            fd, "w" if text else "wb", **({"encoding": "utf-8"} if text else {})
-        ) as handle:
+        with (
+            _naming(target),
+            os.fdopen(
+                fd, "w" if text else "wb", **({"encoding": "utf-8"} if text else {})
+            ) as handle,
+        ):
             yield handle
             handle.flush()
             os.fchmod(handle.fileno(), _FILE_MODE)
             os.fsync(handle.fileno())
-        _move(tmp, target, overwrite)
+        with _naming(target):
+            _move(tmp, target, overwrite)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+@contextmanager
+def _naming(target: Path) -> Iterator[None]:
+    """Re-raise an ``OSError`` that names no file (a full disk met by ``write``) as the same
+    error naming ``target``, so the one line the user sees says which file failed."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None or err.errno is None:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(target)) from err  # same subclass
 
 
 def save_figure(figure: Any, path: str | os.PathLike, **savefig: Any) -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentgraph._atomic import atomic_write, remove_stale_temps
+from latentgraph._atomic import TEMP_PATTERN, atomic_write, remove_stale_temps
 from latentgraph.errors import RunFolderError, UserInputError
 
 __all__ = [
@@ -103,7 +103,8 @@ def check_run_dir(
     Rules (:func:`prepare_run_dir` applies them, then creates the folder):
 
     - ``path`` is a folder or does not exist yet; the nearest existing ancestor is a folder.
-    - a new run needs an empty or absent folder;
+    - a new run needs an empty or absent folder (temporaries a killed write left count as
+      empty: the run removes them);
     - ``overwrite``: the folder may hold files; entries named like a run's files must be
       regular files (:func:`check_run_entries`), never folders or symbolic links;
     - ``resume``: the folder holds the run's ``config.json`` as a regular file, and the entries
@@ -137,7 +138,7 @@ def check_run_dir(
         return path
     if overwrite:
         check_run_entries(path)
-    elif any(os.scandir(path)):
+    elif any(not TEMP_PATTERN.match(entry.name) for entry in os.scandir(path)):
         raise RunFolderError(
             f"out folder {str(path)!r} already exists and is not empty; "
             "choose another folder, pass --resume to continue its run, or --overwrite"
@@ -243,8 +244,9 @@ def check_same_run(
     if differences:
         shown = ", ".join(sorted(differences)[:6]) + (" ..." if len(differences) > 6 else "")
         raise RunFolderError(
-            f"cannot resume the run in {str(path)!r} with different settings ({shown}); "
-            "use the original arguments or a new --out folder"
+            f"cannot resume the run in {str(path)!r} with different settings ({shown} differ "
+            f"from {str(Path(path) / 'config.json')!r}); use the original arguments or a new "
+            "--out folder"
         )
 
 

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import random
 
+from latentgraph.errors import RunFolderError
 from latentgraph.inference.checkpoint_jax import load_pytree, save_pytree
 from latentgraph.inference.settings import History
 from latentgraph.inference.svi_jax import SVIState
@@ -90,16 +91,19 @@ def load_training_state(path: str | os.PathLike, template: SVIState) -> dict:
         template: a freshly initialised state of the same program (shapes and dtypes must
             match the stored leaves).
 
-    Returns ``{"state", "lr_scale", "history", "pending", "meta"}``. Raises ``ValueError`` if the
-    file is not such a checkpoint or does not fit ``template``.
+    Returns ``{"state", "lr_scale", "history", "pending", "meta"}``. Raises
+    :class:`~latentgraph.errors.RunFolderError` (a ``ValueError``) naming ``path`` if the file is
+    not such a checkpoint or does not fit ``template``.
     """
     stored = load_pytree(path)
     if "format" not in stored or str(stored["format"]) != FORMAT:
-        raise ValueError(f"checkpoint {str(path)!r} is not a {FORMAT} file")
+        raise RunFolderError(f"checkpoint {str(path)!r} is not a {FORMAT} file")
     template_leaves, treedef = jax.tree.flatten(template)
+    if not isinstance(stored.get("state"), dict):
+        raise RunFolderError(f"checkpoint {str(path)!r} holds no training state arrays")
     names = sorted(stored["state"])
     if len(names) != len(template_leaves):
-        raise ValueError(
+        raise RunFolderError(
             f"checkpoint {str(path)!r} holds {len(names)} state arrays, this model and guide "
             f"have {len(template_leaves)}: it was written by another program"
         )
@@ -111,17 +115,25 @@ def load_training_state(path: str | os.PathLike, template: SVIState) -> dict:
             continue
         like = np.asarray(like)
         if value.shape != like.shape or value.dtype != like.dtype:
-            raise ValueError(
+            raise RunFolderError(
                 f"checkpoint {str(path)!r} does not fit this model and guide: array {name} has "
                 f"shape {value.shape} and dtype {value.dtype}, expected {like.shape} {like.dtype}"
             )
         leaves.append(jnp.asarray(value))
-    history = History(**json.loads(str(stored["history"])))
-    sums, count = json.loads(str(stored["pending"]))
+    try:
+        history = History(**json.loads(str(stored["history"])))
+        sums, count = json.loads(str(stored["pending"]))
+        meta = json.loads(str(stored["meta"]))
+        lr_scale = float(stored["lr_scale"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise RunFolderError(
+            f"checkpoint {str(path)!r} has a damaged history, log window or settings entry "
+            f"({type(err).__name__}: {str(err)[:200]})"
+        ) from None
     return {
         "state": jax.tree.unflatten(treedef, leaves),
-        "lr_scale": float(stored["lr_scale"]),
+        "lr_scale": lr_scale,
         "history": history,
         "pending": (sums, count),
-        "meta": json.loads(str(stored["meta"])),
+        "meta": meta,
     }
