@@ -35,6 +35,7 @@ from latentgraph.graphs import (
     entanglement_graph,
     guaranteed_disentangled,
 )
+from latentgraph.inference.checkpoint_jax import check_checkpoint as check_pytree_checkpoint
 from latentgraph.inference.checkpoint_torch import check_checkpoint
 from latentgraph.inference.posterior import save_posterior
 from latentgraph.inference.svi_torch import TrainConfig
@@ -130,9 +131,11 @@ def run_fit(
         _write_graphs_and_figures(out, result)
         _write_report(out, dataset, fitted, result, metrics)
 
-    def check_resume(out: Path) -> None:
-        if backend == "pyro":  # the NumPyro fit checks its checkpoint as it loads it
+    def check_resume(out: Path) -> None:  # the fit checks the shapes as it loads the state
+        if backend == "pyro":
             check_checkpoint(out / checkpoint_name, steps=train_config.steps, missing_ok=True)
+        else:
+            check_pytree_checkpoint(out / checkpoint_name, missing_ok=True)
 
     pieces = RunPieces(
         check=lambda: check(dataset, model_config, sparsity, train_config),
