@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import RESULTS, provenance, save_json  # noqa: E402
 
 UDR_ROWS = 10_000  # as latentgraph.app.mechanism_sparsity.sweep
+TOLERANCES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 100.0)
+"""udr-elbo tolerances (standard errors) whose choice is recorded, to show how robust it is."""
 
 
 def _numbers(text: str) -> list[float]:
@@ -158,6 +160,10 @@ def analyse(args, keep: Path) -> dict:
             "scores": {k: {f"{b:g}": v for b, v in s.items()} for k, s in sel.scores.items()},
         }
     payload["selections"] = selections
+    payload["tolerance_sweep"] = {
+        f"{t:g}": select_setting(encodings, elbos, rule="udr-elbo", tolerance=t).selected
+        for t in TOLERANCES
+    }
     payload["analysed"] = provenance()
     save_json(args.name, payload)
     return payload
