@@ -53,10 +53,11 @@ class Outcome:
 
     @property
     def error_lines(self) -> list[str]:
-        """stderr lines other than the preset line (``latentgraph: preset ...``) a fit prints
-        before it starts and progress or warning lines of the libraries."""
-        return [line for line in self.lines if line.startswith("latentgraph:")
-                and not line.startswith("latentgraph: preset")]  # fmt: skip
+        """The error lines: ``latentgraph: ...`` (the CLI's own) or ``latentgraph fit ...:
+        error: ...`` (argparse's, after its usage lines); not the preset line a fit prints
+        before it starts, nor usage, progress or library warning lines."""
+        return [line for line in self.lines if line.startswith("latentgraph")
+                and ": " in line and not line.startswith("latentgraph: preset")]  # fmt: skip
 
 
 def _child(argv: list[str], stderr_path: str, fsize: int | None, cwd: str | None) -> None:

@@ -626,6 +626,9 @@ def hostile(tmp: Path, *, only: set[str] | None = None, progress: bool = True) -
             mark = "ok " if result["handled"] else "FAIL"
             print(f"  {mark} [{case.klass}] {case.name}: exit {result['code']} "
                   f"{result['failure'] or ''}", flush=True)  # fmt: skip
+            if not result["handled"]:
+                tail = result["stderr_tail"].strip().splitlines()[-4:]
+                print("\n".join(f"        | {line[:300]}" for line in tail), flush=True)
     per_class = {
         klass: {
             "tried": sum(r["class"] == klass and not r["skipped"] for r in results),
