@@ -274,12 +274,14 @@ def run_study(
     directory: Path = STUDY_DIR,
     force: bool = False,
     max_minutes: float | None = None,
+    slowdown: float = 1.0,
     fit: Callable[[Unit, dict], dict] | None = None,
     provenance: Callable[[], dict] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[str]:
     """Run every unit not done yet; returns the ids run. Every state is checked before any
-    training (a refused file stops the study before it starts)."""
+    training (a refused file stops the study before it starts). ``slowdown`` multiplies the
+    one-free-core estimates used by ``max_minutes`` (a loaded machine)."""
     fit = fit or fit_unit
     provenance = provenance or _provenance
     configs = {u.id: unit_config(u) for u in units}
@@ -292,7 +294,8 @@ def run_study(
         config = configs[unit.id]
         elapsed_min = (time.perf_counter() - started) / 60
         if max_minutes is not None and (
-            elapsed_min >= max_minutes or elapsed_min + estimate_s(config) / 60 > max_minutes
+            elapsed_min >= max_minutes
+            or elapsed_min + slowdown * estimate_s(config) / 60 > max_minutes
         ):
             log(f"stopping before {unit.id}: --max-minutes {max_minutes:g} reached or too close")
             break
@@ -430,6 +433,10 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--only", default=None, metavar="PATTERN", help="fnmatch on unit ids")
     p.add_argument("--list", action="store_true", help="what is done / left, with estimates")
     p.add_argument("--max-minutes", type=float, default=None, metavar="M")
+    p.add_argument(
+        "--slowdown", type=float, default=1.0, metavar="F",
+        help="multiply the one-free-core time estimates by F for --max-minutes (loaded machine)",
+    )  # fmt: skip
     p.add_argument("--force", action="store_true", help="re-run units whose config changed")
     p.add_argument("--table", action="store_true", help="write the BENCHMARKS.md section")
     p.add_argument("--dir", type=Path, default=STUDY_DIR)
@@ -460,7 +467,13 @@ def main(argv=None) -> int:
             update_benchmarks_md(SECTION, intro() + render_table(all_units(), args.dir))
             print(f"wrote the section {SECTION!r} of BENCHMARKS.md")
             return 0
-        run_study(units, directory=args.dir, force=args.force, max_minutes=args.max_minutes)
+        run_study(
+            units,
+            directory=args.dir,
+            force=args.force,
+            max_minutes=args.max_minutes,
+            slowdown=args.slowdown,
+        )
     except StudyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

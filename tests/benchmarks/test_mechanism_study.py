@@ -107,8 +107,10 @@ def test_an_unreadable_results_file_is_refused_naming_it(tmp_path):
 def test_max_minutes_stops_before_a_unit_that_would_not_fit(tmp_path, monkeypatch):
     recorder = Recorder()
     assert _run(tmp_path, recorder, max_minutes=0.0) == []
-    monkeypatch.setattr(study, "estimate_s", lambda config: 0.0)
-    assert _run(tmp_path, recorder, max_minutes=60.0) == [u.id for u in UNITS]
+    monkeypatch.setattr(study, "estimate_s", lambda config: 600.0)  # 10 min per unit
+    assert _run(tmp_path, recorder, max_minutes=9.0) == []
+    assert _run(tmp_path, recorder, max_minutes=11.0, slowdown=2.0) == []
+    assert _run(tmp_path, recorder, max_minutes=11.0) == [u.id for u in UNITS]
 
 
 def test_the_table_shows_not_run_yet_and_the_finished_rows(tmp_path):
