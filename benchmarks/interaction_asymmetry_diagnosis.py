@@ -165,6 +165,58 @@ def run_variant(name: str, steps: int, eval_every: int, eval_images: int, n_imag
     }
 
 
+def init_stats(name: str, n_images: int = 600, batch: int = 32) -> dict:
+    """What each factor does to the decoder's attention at initialisation (seconds, no
+    training): the spread of the slot logits, the largest attention weight, L_int / max, the
+    gradient reaching the decoder's key projections (how fast the attention can move), and the
+    foreground pixels among those decoded per image."""
+    from latentgraph.families.interaction_asymmetry import InteractionAsymmetryObjective
+    from latentgraph.families.interaction_asymmetry.pyro_model import InteractionAsymmetryVAE
+
+    s = {**BASE, **VARIANTS[name][1]}
+    ds = make_sprites(n_images, 32, n_objects=(2, 3), seed=0, scale_range=s["scale_range"])
+    train = ds.split("train")
+    torch.manual_seed(0)
+    config = cpu_config(
+        n_slots=s["n_slots"], alpha=s["alpha"], beta=s["beta"],
+        attention_scale=s["attention_scale"], kv_norm=s["kv_norm"],
+    )  # fmt: skip
+    vae = InteractionAsymmetryVAE(config)
+    objective = InteractionAsymmetryObjective(
+        vae, alpha=lambda step: s["alpha"], pixels_per_image=s["pixels_per_image"],
+        pixel_sampler=s["pixel_sampler"],
+    )  # fmt: skip
+    images = torch.as_tensor(train["images"][:batch]).float()
+    masks = torch.as_tensor(train["masks"][:batch]).flatten(1)
+    loss, logs = objective.loss({"images": images}, step=1)
+    loss.backward()
+    key_grad = sum(float(layer.k.weight.grad.norm()) for layer in vae.decoder.layers)
+    with torch.no_grad():
+        loc, _ = vae.encode(images / 255.0)
+        _, attention = vae.decoder(loc)
+        log_a = attention.clamp_min(1e-30).log()
+        logit_sd = float(log_a.std(dim=-1).mean())
+        max_weight = float(attention.amax(-1).mean())
+        if s["pixel_sampler"] == "intensity":
+            from latentgraph.families.interaction_asymmetry.fit_pyro import intensity_pixels
+
+            pixels, _ = intensity_pixels(images / 255.0, s["pixels_per_image"])
+        else:
+            pixels = torch.rand(batch, 1024).argsort(1)[:, : s["pixels_per_image"]]
+        fg = float((torch.gather(masks, 1, pixels) > 0).sum(1).float().mean())
+    return {
+        "variant": name,
+        "logit_sd_over_slots": logit_sd,
+        "mean_max_attention": max_weight,
+        "uniform_attention": 1 / config.n_slots,
+        "l_int_fraction_of_max": float(logs["l_int"])
+        / (config.decoder.n_heads**2 * (config.n_slots - 1) / (2 * config.n_slots)),
+        "key_grad_norm": key_grad,
+        "foreground_pixels_decoded": fg,
+        "foreground_share_of_image": float((masks > 0).float().mean()),
+    }
+
+
 def load(name: str) -> dict | None:
     path = OUT / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -200,7 +252,19 @@ def main() -> None:
     parser.add_argument("--eval-images", type=int, default=48)
     parser.add_argument("--n-images", type=int, default=8000)
     parser.add_argument("--record", action="store_true", help="write the table to BENCHMARKS.md")
+    parser.add_argument(
+        "--init-stats", action="store_true", help="only the at-initialisation statistics"
+    )
     args = parser.parse_args()
+    if args.init_stats:
+        torch.set_num_threads(1)
+        names = list(VARIANTS) if args.only is None else args.only.split(",")
+        rows = [init_stats(name) for name in names]
+        save_json("ia_diagnosis/init_stats", {**provenance(), "rows": rows})
+        for row in rows:
+            print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else str(v)
+                            for k, v in row.items()))  # fmt: skip
+        return
     if args.list:
         for name, (description, changes) in VARIANTS.items():
             done = "done" if load(name) else "    "

@@ -50,6 +50,17 @@ def _objects(text: str) -> tuple[int, int]:
     return parts[0], parts[-1]
 
 
+def _object_scale(text: str) -> tuple[float, float]:
+    """``"0.16-0.24"`` -> ``(0.16, 0.24)`` (an argparse type; checked by the data generator)."""
+    try:
+        low, high = (float(part) for part in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a range like 0.16-0.24 (fractions of the image side), got {text!r}"
+        ) from None
+    return low, high
+
+
 def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
     """Options of ``latentgraph fit interaction-asymmetry`` (``sweep=True``: of ``latentgraph sweep``,
     without ``--seed``, ``--checkpoint-every`` and ``--resume``)."""
@@ -63,6 +74,14 @@ def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> No
     )
     data.add_argument(
         "--objects", type=_objects, default=(2, 4), metavar="MIN-MAX", help="objects per image"
+    )
+    data.add_argument(
+        "--object-scale",
+        type=_object_scale,
+        default=None,
+        metavar="LOW-HIGH",
+        help="object size range as a fraction of the image side (default 0.1-0.15, the "
+        "original's; sizes are frame-relative, so 3-5 px at 32x32; preset cpu 0.16-0.24)",
     )
     data.add_argument(
         "--ood",
@@ -101,8 +120,16 @@ def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> No
     model.add_argument(
         "--attention-scale",
         choices=("width", "head_dim"),
-        default="width",
-        help="attention logits scaled by the width^-1/2 (official) or head dim^-1/2",
+        default=None,
+        help="attention logits scaled by the width^-1/2 (official) or head dim^-1/2 "
+        "(preset paper: width, cpu: head_dim)",
+    )
+    model.add_argument(
+        "--kv-norm",
+        choices=("on", "off"),
+        default="on",
+        help="LayerNorm on every cross-attention's keys/values, as the official layer "
+        "(off: the library before issue 16)",
     )
     train = parser.add_argument_group("training")
     train.add_argument("--batch-size", type=int, default=None, help="preset paper 64, cpu 32")
@@ -124,6 +151,13 @@ def add_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> No
         metavar="M",
         help="decode M random pixels per image and step (unbiased, cheaper; preset paper: "
         "all, cpu: 256)",
+    )
+    train.add_argument(
+        "--pixel-sampler",
+        choices=("uniform", "intensity"),
+        default=None,
+        help="how the M pixels are drawn: uniform, or importance-weighted towards bright "
+        "pixels (both unbiased; preset paper: uniform, cpu: intensity)",
     )
     train.add_argument("--precision", choices=("float32", "bf16"), default="float32")
     train.add_argument("--compile", action="store_true", help="torch.compile the networks")
@@ -167,6 +201,8 @@ def _settings(args: argparse.Namespace):
         raise UserInputError(
             f"--ood diagonal needs one object count (e.g. --objects 2), got {args.objects}"
         )
+    if args.ood == "diagonal" and getattr(args, "object_scale", None) is not None:
+        raise ValueError("--object-scale applies to --ood none (the diagonal split has its own)")
     fraction = 1.0 if args.schedule == "official" else args.steps / OFFICIAL_STEPS
     if args.schedule == "hold":  # a decay factor of 1 keeps the peak after the warm-up
         schedule = LearningRateSchedule(peak=args.lr, drop_to=None, decay_factor=1.0)
@@ -181,6 +217,7 @@ def _settings(args: argparse.Namespace):
         beta=args.beta,
         sigma=args.sigma,
         attention_scale=args.attention_scale,
+        kv_norm=args.kv_norm == "on",
         alpha_warmup_steps=round(25_000 * fraction),
     )
     train_config = ScheduledTrainConfig(
@@ -199,6 +236,7 @@ def _settings(args: argparse.Namespace):
         compile=args.compile,
         attention=args.attention,
         pixels_per_image=args.pixels_per_image,
+        pixel_sampler=args.pixel_sampler,
     )
     return config, train_config, speed
 
@@ -215,6 +253,8 @@ def load_sprites(args: argparse.Namespace):
         "seed": args.data_seed,
         "ood": None if args.ood == "none" else args.ood,
     }
+    if args.object_scale is not None:
+        settings["scale_range"] = tuple(args.object_scale)
     if args.data_dir is not None:
         return load_or_write_sprites(args.data_dir, **settings, progress=not args.no_progress)
     return make_sprites(**settings)
@@ -271,6 +311,8 @@ def run(args: argparse.Namespace) -> dict:
 
     with user_input():  # validate everything, then create anything
         preset = resolve_preset(args, RUN_PRESETS, sizing=SIZING, has_accelerator=torch_has_gpu)
+        if args.ood == "diagonal" and "object_scale" not in preset.typed:
+            args.object_scale = None  # the diagonal split draws its own sizes
         config, train_config, speed = _settings(args)
         device = check_arguments(args, config)
         check_run_dir(args.out, overwrite=args.overwrite, resume=args.resume)
@@ -283,6 +325,8 @@ def run(args: argparse.Namespace) -> dict:
         "data_seed": args.data_seed,
         "data_dir": args.data_dir,
     }
+    if args.object_scale is not None:  # recorded only when set, so older run folders resume
+        dataset_args["object_scale"] = list(args.object_scale)
     metrics = run_fit(
         dataset,
         args.out,

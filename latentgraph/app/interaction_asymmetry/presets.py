@@ -25,6 +25,9 @@ RUN_PRESETS = frozen_presets(
             "pixels_per_image": None,  # every pixel
             "schedule": "scaled",
             "jacobian_images": 64,
+            "attention_scale": "width",  # the official code's
+            "pixel_sampler": "uniform",
+            "object_scale": None,  # the original's 0.1-0.15 of the side
         },
         "cpu": {
             "image_size": 32,
@@ -35,6 +38,9 @@ RUN_PRESETS = frozen_presets(
             "pixels_per_image": 256,
             "schedule": "hold",
             "jacobian_images": 200,
+            "attention_scale": "head_dim",
+            "pixel_sampler": "intensity",
+            "object_scale": (0.16, 0.24),
         },
     }
 )

@@ -185,3 +185,29 @@ def test_sprite_folder_remembers_its_scale_range(tmp_path):
     assert again.info["scale_range"] == [0.16, 0.24]
     with pytest.raises(ValueError, match="scale_range"):
         load_or_write_sprites(tmp_path / "s", n=20, image_size=16)
+
+
+# ---- the command line's presets --------------------------------------------------------------
+
+
+def test_cpu_preset_sets_the_diagnosed_recipe_and_paper_keeps_the_official(tmp_path):
+    import json
+
+    from latentgraph.app.cli import main
+
+    tiny = ["--n-images", "60", "--steps", "2", "--batch-size", "4", "--pixels-per-image", "32",
+            "--jacobian-images", "2", "--readout-images", "20", "--device", "cpu",
+            "--no-progress", "--objects", "2-3"]  # fmt: skip
+    for preset, scale, sampler, objects in (
+        ("cpu", "head_dim", "intensity", [0.16, 0.24]),
+        ("paper", "width", "uniform", None),
+    ):
+        out = tmp_path / preset
+        sizes = ["--image-size", "32", "--sizes", "cpu"] if preset == "paper" else []
+        assert main(["fit", "interaction-asymmetry", "--preset", preset, *sizes, *tiny,
+                     "--out", str(out)]) == 0  # fmt: skip
+        config = json.loads((out / "config.json").read_text())
+        assert config["model"]["attention_scale"] == scale
+        assert config["model"]["kv_norm"] is True
+        assert config["speed"]["pixel_sampler"] == sampler
+        assert config["dataset"]["info"].get("scale_range") == objects
