@@ -12,9 +12,10 @@ the network has 4 heads (the ``cpu`` preset): L_int grows as H^2, so alpha = 0.0
 edit BENCHMARKS.md).
 
 Presets:
-  cpu       the command line's cpu preset: 32x32 sprites (2-4 objects, 20k images), the ``cpu``
-            network, 256 random pixels per image and step, 16k steps at batch 32, the peak
-            rate held (``--schedule hold``), on the CPU
+  cpu       the command line's cpu preset: 32x32 sprites (2-4 objects of 0.16-0.24 of the
+            side, 20k images), the ``cpu`` network (head-dim logit scale, key-value
+            LayerNorm), 256 intensity-weighted pixels per image and step, 16k steps at batch
+            32, the peak rate held (``--schedule hold``), on the CPU
   official  64x64 sprites (100k images), the official network and schedule (500k steps at
             batch 64; a GPU job of about a day per run at the official 0.08 s/step)
 

@@ -1,11 +1,15 @@
 """Presets of ``latentgraph fit interaction-asymmetry`` and the duration they take.
 
 ``paper``: Brady et al. (arXiv 2411.07784, App. D): 64x64 sprites with 2-4 objects (1e5
-images), the official network, 500k steps at batch 64, every pixel decoded; with the default
-``--schedule scaled`` at 500k steps the schedule is the official one. ``cpu``: the benchmark's
-60-CPU-minute set-up (``BENCHMARKS.md``, "Interaction asymmetry: 16,000 steps with the peak
-rate held"): 32x32 sprites (2e4 images), the ``cpu`` network, 16k steps at batch 32, 256
-random pixels per image and step, the peak learning rate held (J-ARI about 0.5).
+images) of the original sizes, the official network (logits scaled by the query width, as the
+official code), 500k steps at batch 64, every pixel decoded; with the default
+``--schedule scaled`` at 500k steps the schedule is the official one. ``cpu``: 32x32 sprites
+(2e4 images) whose objects are 0.16-0.24 of the side (the original 0.10-0.15 are 3-5 pixels at
+32x32), the ``cpu`` network with logits scaled by the head dimension, 16k steps at batch 32,
+256 pixels per image and step drawn by the unbiased intensity-weighted sampler, the peak
+learning rate held: the recipe of issue 16's diagnosis (``docs/interaction_asymmetry.md``,
+"Why the attention stayed uniform"; ``BENCHMARKS.md``, "Interaction asymmetry: diagnosis of
+the uniform attention"). Both run the official key-value LayerNorm (``--kv-norm on``).
 """
 
 from __future__ import annotations
