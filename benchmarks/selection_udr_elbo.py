@@ -169,6 +169,41 @@ def analyse(args, keep: Path) -> dict:
     return payload
 
 
+def render_table(payload: dict) -> str:
+    """The markdown table of one results file: per bound both rules' criteria and the labels."""
+    scores = payload["selections"]["udr-elbo"]["scores"]
+    runs = payload["runs"]
+    lines = [
+        "| bound | UDR | val. ELBO mean ± sd (nats/example) | ELBO per seed | gap / se | "
+        "eligible | MCC mean | MCC per seed | SHD per seed | learned edges per seed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in scores["udr"]:
+        rows = [r for r in runs if f"{r['bound']:g}" == key]
+
+        def per_seed(field, fmt, rows=rows):
+            return " / ".join(fmt.format(r[field]) for r in rows)
+
+        gap, se = scores["elbo_gap"][key], scores["elbo_se"][key]
+        ratio = "best" if gap == 0 else (f"{gap / se:.1f}" if se > 0 else "inf")
+        lines.append(
+            f"| {key} | {scores['udr'][key]:.3f} | {scores['elbo'][key]:.2f} ± "
+            f"{scores['elbo_sd'][key]:.2f} | {per_seed('validation_elbo', '{:.2f}')} | {ratio} | "
+            f"{'yes' if scores['eligible'][key] else 'no'} | "
+            f"{np.mean([r['mcc'] for r in rows]):.3f} | {per_seed('mcc', '{:.3f}')} | "
+            f"{per_seed('shd', '{:.0f}')} | {per_seed('n_edges_learned', '{:.0f}')} |"
+        )
+    sel = payload["selections"]
+    sweep = ", ".join(f"{t}: {v:g}" for t, v in payload["tolerance_sweep"].items())
+    lines.append("")
+    lines.append(
+        f"Plain UDR selects **{sel['udr']['selected']:g}**; UDR-ELBO (tolerance "
+        f"{sel['udr-elbo']['tolerance']:g} standard errors) selects "
+        f"**{sel['udr-elbo']['selected']:g}**. UDR-ELBO's choice by tolerance: {sweep}."
+    )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     args = parse(argv)
     keep = args.keep or Path("/tmp") / args.name
@@ -176,7 +211,7 @@ def main(argv=None) -> None:
     if not args.analyse_only:
         train(args, keep)
     out = analyse(args, keep)
-    print(json.dumps(out["selections"], indent=2))
+    print(render_table(out))
     print(f"wrote {RESULTS / (args.name + '.json')}")
 
 
