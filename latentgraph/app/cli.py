@@ -80,8 +80,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        from latentgraph.app.demo import run_demo
+        from latentgraph.app.demo import DEMO_BACKEND, run_demo
+        from latentgraph.app.validation import check_count, check_device, check_seed, user_input
 
+        with user_input():  # validate everything, then create anything
+            check_seed(args.seed, DEMO_BACKEND)
+            check_count(args.steps, "--steps", allow_none=True)
+            check_device(args.device, DEMO_BACKEND)
         run_demo(
             out=args.out,
             overwrite=args.overwrite,
