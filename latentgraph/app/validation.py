@@ -1,10 +1,11 @@
 """The application's one validation layer: every check of a command line before any work.
 
-Each ``latentgraph fit <family>`` and ``latentgraph sweep`` runs these checks, then creates
-its run folder, then generates data and trains ("validate everything, then create anything",
-``docs/cli.md``). A failed check raises :class:`~latentgraph.errors.UserInputError` whose
-message names the option, the limit and the value received; the command line prints it as one
-line with exit code 2 and leaves ``--out`` as it was.
+Each ``latentgraph fit <family>``, ``sweep`` and ``demo`` runs these checks, then creates its
+run folder, then generates data and trains: validate everything, then create anything (README.md,
+"Fitting from the command line": bad input is refused before anything is written). A failed
+check raises :class:`~latentgraph.errors.UserInputError` whose message names the option, the
+limit and the value received; the command line prints it as one line with exit code 2 and
+leaves ``--out`` as it was.
 
 The limits, and why they are what they are:
 
