@@ -8,9 +8,10 @@ Exit codes (:func:`main`; the error types are :mod:`latentgraph.errors`):
 - 0: done.
 - 2: bad input: a :class:`~latentgraph.errors.UserInputError` (an option, a file, a run folder;
   one line on stderr, ``--out`` left as it was) or an argparse error (its usage lines).
-- 1: the run could not finish: training diverged (``NonFiniteLossError``, one line), or an
+- 1: the run could not finish: training diverged (``NonFiniteLossError``, one line), an
   ``OSError`` (no space, read-only file system, permission while writing; one line
-  ``latentgraph: cannot write: ...``).
+  ``latentgraph: cannot write: ...``) or a ``MemoryError`` (one line ``latentgraph: out of
+  memory: ...``; generated data are sized against the available memory before any work).
 - 1: a bug: any other exception prints its traceback and a line asking to report it.
 - 130: interrupted (Ctrl-C).
 
@@ -162,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except OSError as err:  # input paths were checked (UserInputError); this is the output side
         _say(f"cannot write: {_one_line(err)}")
+        return EXIT_FAILURE
+    except MemoryError as err:  # the machine, not the code: data sizes were checked before
+        _say(f"out of memory: {_one_line(err) or 'an allocation failed'}")
         return EXIT_FAILURE
     except Exception:  # noqa: BLE001 - anything else is a bug, not the user's input
         traceback.print_exc()

@@ -302,6 +302,12 @@ def test_a_full_disk_is_one_line_exit_1(monkeypatch, capsys, tmp_path):
     ]
 
 
+def test_out_of_memory_is_one_line_exit_1(monkeypatch, capsys, tmp_path):
+    error = MemoryError("Unable to allocate 58.2 TiB")
+    code, lines = _run_raising(monkeypatch, capsys, tmp_path, error)
+    assert code == 1 and lines == ["latentgraph: out of memory: Unable to allocate 58.2 TiB"]
+
+
 def test_divergence_stays_exit_1(monkeypatch, capsys, tmp_path):
     from latentgraph.inference.settings import NonFiniteLossError
 
