@@ -360,7 +360,9 @@ class Dataset:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, mmap: bool = False) -> Dataset:
+    def load(
+        cls, path: str | os.PathLike, *, mmap: bool = False, check_finite: bool = True
+    ) -> Dataset:
         """Load a file written by :meth:`save` (never unpickles).
 
         With ``mmap=True`` the split arrays are read-only ``np.memmap`` views of the file.
@@ -369,7 +371,8 @@ class Dataset:
         (:func:`latentgraph.data._files.inspect_npz`: a regular file, every member's header
         declaring no more bytes than it holds; without ``mmap``, the arrays must fit in the
         available memory). After loading, ``x``, ``actions`` and ``z`` of every split must be
-        finite, as :func:`latentgraph.data.load_npz` requires of a plain file; memory-mapped
+        finite (unless ``check_finite=False``: a bit-exact round trip of any values), as
+        :func:`latentgraph.data.load_npz` requires of a plain file; memory-mapped
         arrays are scanned from the file in 16 MiB reads, so the check holds no more than one
         chunk in memory. Problems with the file raise
         :class:`latentgraph.errors.UserInputError` naming the path.
@@ -377,6 +380,8 @@ class Dataset:
         path = check_path(path)
         if not isinstance(mmap, bool):
             raise TypeError(f"`mmap` must be a bool, got {describe(mmap)}")
+        if not isinstance(check_finite, bool):
+            raise TypeError(f"`check_finite` must be a bool, got {describe(check_finite)}")
         if not os.path.lexists(path):
             raise MissingPathError(f"`path` {str(path)!r} does not exist or is not a file")
         members = inspect_npz(path, "path")
@@ -437,7 +442,8 @@ class Dataset:
             dataset = cls(name=str(small["name"]), splits=splits, graphs=graphs, info=info)
         except (TypeError, ValueError) as err:  # the constructor's checks, on the file's arrays
             raise UserInputError(f"`path` {str(path)!r} holds an invalid data set: {err}") from err
-        _check_finite(path, dataset, members if mmap else None)
+        if check_finite:
+            _check_finite(path, dataset, members if mmap else None)
         return dataset
 
 
