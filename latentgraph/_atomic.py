@@ -74,7 +74,8 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     """
     target = Path(path)
     _check_target(target, overwrite)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    with _naming(target):
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     tmp = Path(name)
     try:
         os.close(fd)
@@ -105,7 +106,8 @@ def atomic_write(
     """
     target = Path(path)
     _check_target(target, overwrite)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    with _naming(target):
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     tmp = Path(name)
     try:
         with (
@@ -127,12 +129,14 @@ def atomic_write(
 
 @contextmanager
 def _naming(target: Path) -> Iterator[None]:
-    """Re-raise an ``OSError`` that names no file (a full disk met by ``write``) as the same
-    error naming ``target``, so the one line the user sees says which file failed."""
+    """Re-raise an ``OSError`` that names no file (a full disk met by ``write``) or names the
+    temporary (a read-only folder met by ``mkstemp``) as the same error naming ``target``, so
+    the one line the user sees says which file failed."""
     try:
         yield
     except OSError as err:
-        if err.filename is not None or err.errno is None:
+        ours = err.filename is None or TEMP_PATTERN.match(os.path.basename(str(err.filename)))
+        if not ours or err.errno is None:
             raise
         raise OSError(err.errno, err.strerror or str(err), str(target)) from err  # same subclass
 

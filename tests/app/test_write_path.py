@@ -351,3 +351,13 @@ def test_the_lock_is_held_for_the_whole_run(tmp_path, monkeypatch):
     assert seen == [True]
     with run_dir_lock(tmp_path / "run"):  # released at the end
         pass
+
+
+def test_a_failed_write_names_the_destination(tmp_path, monkeypatch):
+    def no_room(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / ".a.json.abcd1234.tmp"))
+
+    monkeypatch.setattr("tempfile.mkstemp", no_room)
+    with pytest.raises(OSError, match="Read-only") as caught, atomic_write(tmp_path / "a.json"):
+        pass
+    assert caught.value.filename == str(tmp_path / "a.json") and os.listdir(tmp_path) == []
