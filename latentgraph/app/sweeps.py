@@ -347,14 +347,22 @@ def _one_line(err: BaseException) -> str:
 
 
 def _ray_task(
-    family: str, run: PlannedRun, folder: str, invocation: str, fresh: bool, threads: int
-) -> dict:
-    """What a Ray worker runs (module level, so workers import it by name)."""
+    family: str, run: PlannedRun, folder: str, invocation: str, fresh: bool, threads: int,
+    cwd: str | None = None,
+) -> dict:  # fmt: skip
+    """What a Ray worker runs (module level, so workers import it by name), in the driver's
+    working directory when this node has it (relative ``--data`` or ``--pretrained`` paths)."""
     _set_threads(threads)
-    return execute_run(
-        family, run, folder, invocation=invocation, fresh=fresh, threads=threads,
-        file_descriptors=True,
-    )  # fmt: skip
+    before = os.getcwd()
+    if cwd is not None and os.path.isdir(cwd):
+        os.chdir(cwd)
+    try:
+        return execute_run(
+            family, run, folder, invocation=invocation, fresh=fresh, threads=threads,
+            file_descriptors=True,
+        )  # fmt: skip
+    finally:
+        os.chdir(before)
 
 
 # --- executors ------------------------------------------------------------------------------
@@ -497,10 +505,16 @@ def run_ray(
             retry_exceptions=False,
             runtime_env={"env_vars": resources.worker_environment()},
         )
-        pending = {
+        pending = {  # absolute folders: a worker's working directory is not the driver's
             task.remote(
-                family, run, str(run.folder(out)), invocation, fresh, resources.threads
-            ): run
+                family,
+                run,
+                str(run.folder(out).absolute()),
+                invocation,
+                fresh,
+                resources.threads,
+                os.getcwd(),
+            ): run  # fmt: skip
             for run in runs
         }
         marker = f"sweep invocation {invocation}"
