@@ -142,8 +142,10 @@ def _section_body(results: dict) -> str:
         f"`{info['commit']}`. Dataset `{DATASET}` (55 true edges), constraint at the true edge "
         "count, NumPyro backend, one thread per fit, training and data seed = the search seed "
         "(101, 102: not the study's seeds). Each variant changes one option of the action "
-        "setting's `--preset cpu`. CPU s = user + sys of the fit's process (it barely depends "
-        "on the load; one free core runs a fit in about its CPU seconds).\n\n" + table(results)
+        "setting's `--preset cpu`. CPU s = user + sys of the fit's process: it depends less "
+        "on the load than the wall time, but a machine loaded far beyond its cores inflates it "
+        "too (shared caches), so a free core runs a fit in at most about its CPU seconds."
+        "\n\n" + table(results)
     )
 
 
