@@ -306,6 +306,9 @@ def fuzz_run(n_examples: int, *, random_seed: int = 2026, timeout: float = FUZZ_
         family, pairs, out_kind = command
         with tempfile.TemporaryDirectory(prefix="latentgraph-fuzz-") as tmp:
             verdicts.append(run_example(family, pairs, out_kind, Path(tmp), timeout))
+        if verdicts[-1].failure or len(verdicts) % 25 == 0:
+            print(f"  fuzz {len(verdicts)}: exit {verdicts[-1].code} "
+                  f"{verdicts[-1].failure or ''}", flush=True)  # fmt: skip
 
     example()
     codes = Counter(str(v.code) for v in verdicts)
