@@ -803,6 +803,10 @@ def sweep_command(
     ``--vary``, times ``--seeds``, each a normal fit (``add_arguments`` is the family's fit
     parser); returns the ``sweep.json`` content."""
     seeds = check_seeds(args.seeds, minimum=min_seeds)
+    from latentgraph.app.validation import check_device
+
+    # before any folder: a device no run can use fails here, not once per run
+    check_device(getattr(args, "device", "auto"), getattr(args, "backend", "pyro"))
     axes = dict(axes)
     for dest, values in parse_vary(args.vary, add_arguments).items():
         if dest in axes:

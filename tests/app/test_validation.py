@@ -260,6 +260,21 @@ def test_the_corrected_command_runs_after_a_refused_one(tmp_path, capsys):
     assert (out / "metrics.json").is_file()
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sweep", "mechanism-sparsity", "--dataset", "action_sparsity_non_trivial",
+         "--bounds", "10,20", "--backend", "pyro", "--device", "mps"],
+        ["sweep", "interaction-asymmetry", "--device", "mps"],
+    ],
+)  # fmt: skip
+def test_a_sweep_refuses_an_unusable_device_before_any_folder(tmp_path, capsys, argv):
+    out = tmp_path / "sweep"
+    line = _exit_2(capsys, [*argv, "--steps", "2", "--no-progress", "--out", str(out)])
+    assert "--device 'mps' cannot be used here" in line and "devices present here" in line
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------------------- catch-all
 def _family_raising(monkeypatch, error: BaseException) -> None:
     family = registry.families()["mechanism-sparsity"]
