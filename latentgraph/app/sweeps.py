@@ -805,8 +805,10 @@ def sweep_command(
     seeds = check_seeds(args.seeds, minimum=min_seeds)
     from latentgraph.app.validation import check_device
 
-    # before any folder: a device no run can use fails here, not once per run
-    check_device(getattr(args, "device", "auto"), getattr(args, "backend", "pyro"))
+    # before any folder: a device no run can use fails here, not once per run (on Ray the
+    # runs use the workers' devices, which this machine cannot see)
+    if getattr(args, "executor", "local") == "local":
+        check_device(getattr(args, "device", "auto"), getattr(args, "backend", "pyro"))
     axes = dict(axes)
     for dest, values in parse_vary(args.vary, add_arguments).items():
         if dest in axes:
