@@ -3,7 +3,7 @@
 A path given as data must name a *regular* file (after following symlinks): a FIFO blocks the
 reader forever, ``/dev/zero`` never ends and ``/dev/urandom`` fills memory, a directory cannot
 be read. An ``.npy`` member of an ``.npz`` archive declares its shape and dtype in a header
-(the NumPy format, ``numpy.lib.format``; docs/data.md); NumPy allocates what the header
+(NumPy's NPY format, NEP 1, ``numpy.lib.format``); NumPy allocates what the header
 declares before it reads, so a tiny file claiming ``10^12`` elements would ask for terabytes.
 :func:`inspect_npz` reads every member's header through :mod:`zipfile` without loading any
 data and compares the declared size ``prod(shape) * itemsize`` with the bytes the member
