@@ -136,8 +136,10 @@ def _naming(target: Path) -> Iterator[None]:
         yield
     except OSError as err:
         ours = err.filename is None or TEMP_PATTERN.match(os.path.basename(str(err.filename)))
-        if not ours or err.errno is None:
+        if not ours:
             raise
+        if err.errno is None:  # e.g. numpy's "N requested and M written" on a full disk
+            raise OSError(f"cannot write {str(target)!r}: {err}") from err
         raise OSError(err.errno, err.strerror or str(err), str(target)) from err  # same subclass
 
 

@@ -34,8 +34,32 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as handle:
-        torch.save(state, handle)
+        writer = _Recording(handle)
+        try:
+            torch.save(state, writer)
+        except RuntimeError:
+            if writer.error is not None:  # torch's zip writer hides the failed write's OSError
+                raise writer.error from None
+            raise
     return path
+
+
+class _Recording:
+    """A binary file-like that keeps the ``OSError`` of a failed ``write`` (a full disk), which
+    ``torch.save``'s zip writer reports only as a ``RuntimeError`` about the file position."""
+
+    def __init__(self, handle):
+        self.handle, self.error = handle, None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

@@ -29,13 +29,14 @@ latentgraph.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from latentgraph._atomic import atomic_path
+from latentgraph._atomic import atomic_write
 
 PARENT_DIMS = {"action_graph": "parent_action", "latent_graph": "parent_latent"}
 
@@ -155,13 +156,20 @@ def split_posterior_tree(
 
 
 def save_posterior(tree, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-    """Write ``tree`` as netCDF (HDF5) to ``path`` atomically: into a uniquely named temporary
-    beside ``path`` (:func:`latentgraph._atomic.atomic_path`), ``fsync``-ed, then renamed over
-    ``path`` (a symbolic link there is replaced, never followed). An ``OSError`` while writing
-    leaves an older ``path`` as it was and removes the temporary."""
+    """Write ``tree`` as netCDF (HDF5) to ``path`` atomically.
+
+    The file is built in memory (a few MB: the run folder keeps a bounded number of draws),
+    then written through :func:`latentgraph._atomic.atomic_write` (uniquely named temporary,
+    ``fsync``, rename; a symbolic link at ``path`` is replaced, never followed). So a full disk
+    or a read-only folder fails in a plain ``write`` (an ``OSError`` naming ``path``; the
+    temporary is removed, an older ``path`` stays as it was) and never inside HDF5, whose
+    half-closed file after a failed write can crash the process when it is collected.
+    """
     path = Path(path)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        tree.to_netcdf(tmp, engine="h5netcdf")
+    buffer = io.BytesIO()
+    tree.to_netcdf(buffer, engine="h5netcdf")
+    with atomic_write(path, overwrite=overwrite) as handle:
+        handle.write(buffer.getbuffer())
     return path
 
 

@@ -104,10 +104,9 @@ def test_a_link_at_the_destination_is_replaced_never_followed(tmp_path):
         handle.write("{}")
 
     class Tree:  # the one method save_posterior uses
-        def to_netcdf(self, path, engine):
-            assert TEMP_PATTERN.match(os.path.basename(path)) and engine == "h5netcdf"
-            with open(path, "wb") as handle:
-                handle.write(b"netcdf")
+        def to_netcdf(self, buffer, engine):
+            assert engine == "h5netcdf"
+            buffer.write(b"netcdf")
 
     save_posterior(Tree(), folder / "b.nc")
     save_figure(Figure(figsize=(1, 1)), folder / "c.png", dpi=20)
@@ -128,18 +127,44 @@ def test_a_folder_at_the_destination_is_refused_and_left_alone(tmp_path):
     assert (tmp_path / "a.json" / "inside").read_text() == "x" and _temps(tmp_path) == []
 
 
-def test_a_failed_netcdf_write_keeps_the_old_file(tmp_path):
+def test_a_full_disk_inside_torch_save_is_an_os_error_naming_the_checkpoint(tmp_path, monkeypatch):
+    """torch's zip writer turns a failed ``write`` into ``RuntimeError("...file write failed")``;
+    the checkpoint writer re-raises the disk's own ``OSError`` (so the CLI says "cannot write")."""
+    import io
+    from contextlib import contextmanager
+
+    class FillsUp(io.BytesIO):
+        def write(self, data):
+            if self.tell() + len(memoryview(data).cast("B")) > 2048:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    @contextmanager
+    def full_disk(path, **kwargs):
+        yield FillsUp()
+
+    monkeypatch.setattr(checkpoint_torch, "atomic_write", full_disk)
+    with pytest.raises(OSError) as caught:
+        checkpoint_torch.save_checkpoint({"w": torch.zeros(4096), "step": 3}, tmp_path / "c.pt")
+    assert caught.value.errno == errno.ENOSPC and not isinstance(caught.value, RuntimeError)
+
+
+def test_a_failed_netcdf_write_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "posterior.nc"
     path.write_bytes(b"old")
 
-    class Failing:
-        def to_netcdf(self, path, engine):
-            with open(path, "wb") as handle:
-                handle.write(b"part")
-            raise OSError(errno.EDQUOT, "Disk quota exceeded")
+    class Tree:
+        def to_netcdf(self, buffer, engine):
+            buffer.write(b"netcdf" * 1000)
 
-    with pytest.raises(OSError, match="quota"):
-        save_posterior(Failing(), path)
+    def quota_exceeded(fd):  # the disk refuses the bytes when they are flushed, as NFS does
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    monkeypatch.setattr(os, "fsync", quota_exceeded)
+    with pytest.raises(OSError, match="quota") as caught:
+        save_posterior(Tree(), path)
+    monkeypatch.undo()
+    assert caught.value.filename == str(path)
     assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["posterior.nc"]
 
 
