@@ -112,6 +112,7 @@ def test_a_plain_mechanism_sparsity_fit_on_a_cpu_uses_the_cpu_preset(tmp_path, m
 
     calls = []
     monkeypatch.setattr(cli, "torch_has_gpu", lambda: False)
+
     class Splits:  # the splits and arrays the run checks before it trains
         splits = ("train", "valid", "test")
 
@@ -138,5 +139,19 @@ def test_a_plain_mechanism_sparsity_fit_on_a_cpu_uses_the_cpu_preset(tmp_path, m
     assert {k: args[k] for k in cpu} == dict(cpu)
     assert kwargs["preset"]["name"] == "cpu" and kwargs["train_config"].steps == cpu["steps"]
     assert kwargs["announce"].startswith("latentgraph: preset cpu (device cpu): about ")
-    assert main(["fit", "mechanism-sparsity", "--dataset", "action_sparsity_trivial", "--steps", "9", "--out", out]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "mechanism-sparsity",
+                "--dataset",
+                "action_sparsity_trivial",
+                "--steps",
+                "9",
+                "--out",
+                out,
+            ]
+        )
+        == 0
+    )
     assert calls[-1]["preset"]["name"] == "paper" and calls[-1]["train_config"].lr == 5e-4
